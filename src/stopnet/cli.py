@@ -1,0 +1,243 @@
+"""The ``stopnet`` command line (Typer): one entry point for every job.
+
+Each command owns its transaction: it opens a session, calls services (which only flush), and commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stopnet.config import get_settings
+
+app = typer.Typer(
+    help="stopnet: joint customs operations against counterfeit goods sold online.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(import_app, name="import")
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _session_factory():  # type: ignore[no-untyped-def]
+    from stopnet.db.engine import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    return make_sessionmaker(make_engine(settings.database_url, echo=settings.sql_echo))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from stopnet.db.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION ('base' empties the schema)."""
+    from stopnet.db.migrate import downgrade
+
+    downgrade(get_settings().database_url, revision)
+    console.print(f"database at {revision}")
+
+
+@import_app.command("seizures")
+def import_seizures(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    operation: Annotated[str, typer.Option("--operation", help="Operation code, e.g. STOP-IV.")],
+    as_org: Annotated[str, typer.Option("--as", help="Code of the reporting administration, e.g. FR-CUS.")],
+    output_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import a CSV or XLSX file of seizures for an administration (all or nothing; idempotent)."""
+    from stopnet.access.service import cli_principal
+    from stopnet.core.errors import InvalidInput, ServiceError
+    from stopnet.db.engine import session_scope
+    from stopnet.operations.service import get_operation
+    from stopnet.reporting.importer import import_seizures as run_import
+
+    settings = get_settings()
+    data = file.read_bytes()
+    try:
+        with session_scope(_session_factory()) as session:
+            principal = cli_principal(session, as_org)
+            op = get_operation(session, principal, operation)
+            result = run_import(session, principal, op, file.name, data, settings)
+    except InvalidInput as e:
+        if output_json:
+            print(json.dumps(e.to_dict(), indent=2))
+        else:
+            err.print(f"[red]{e.summary}[/red]")
+            for fe in e.errors:
+                err.print(f"  {fe}")
+        raise typer.Exit(2) from None
+    except ServiceError as e:
+        err.print(f"[red]{e.message}[/red]")
+        raise typer.Exit(2) from None
+    if output_json:
+        print(result.model_dump_json(indent=2))
+    elif result.already_imported:
+        console.print(f"{file.name} was already imported (batch {result.batch_id}); nothing new created")
+    else:
+        console.print(
+            f"imported {result.rows} rows: {result.cases_created} cases, {result.seizures_created} seizures "
+            f"created, {result.rows_unchanged} rows already present (batch {result.batch_id})"
+        )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit chain; exit 1 if any entry was altered or deleted."""
+    from stopnet.audit.service import verify
+    from stopnet.db.engine import session_scope
+
+    with session_scope(_session_factory()) as session:
+        problems = verify(session)
+    if problems:
+        for p in problems:
+            err.print(f"[red]entry {p.entry_id}: {p.problem}[/red]")
+        raise typer.Exit(1)
+    console.print("audit chain intact")
+
+
+@users_app.command("token")
+def create_token(
+    org: Annotated[str, typer.Option(help="Organisation code.")],
+    name: Annotated[str, typer.Option(help="What the token is for.")],
+    role: Annotated[str, typer.Option(help="Role the token acts with.")] = "officer",
+    scopes: Annotated[
+        str, typer.Option(help="Space-separated scopes.")
+    ] = "cases:read cases:write import export",
+) -> None:
+    """Create an API token for a machine client; the secret is printed once."""
+    from sqlalchemy import select
+
+    from stopnet.access.service import create_token as make_token
+    from stopnet.db.engine import session_scope
+    from stopnet.db.models import Organisation, Role
+
+    with session_scope(_session_factory()) as session:
+        o = session.scalar(select(Organisation).where(Organisation.code == org.upper()))
+        if o is None:
+            err.print(f"[red]no organisation {org}[/red]")
+            raise typer.Exit(2)
+        _, raw = make_token(session, None, o, name, Role(role), frozenset(scopes.split()))
+    console.print(raw)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default from settings).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+) -> None:
+    """Serve the web application and API."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "stopnet.web.asgi:app",
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@app.command()
+def simulate(
+    operation: Annotated[
+        str, typer.Option(help="Published operation to reproduce: STOP-IV or STOP-III.")
+    ] = "STOP-IV",
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+) -> None:
+    """Generate a synthetic operation calibrated to the published figures and load it into the database."""
+    from stopnet.db.engine import session_scope
+    from stopnet.simulate import SPECS, seed_operation
+
+    spec = SPECS.get(operation.upper())
+    if spec is None:
+        err.print(f"[red]unknown operation {operation}; choose from {', '.join(SPECS)}[/red]")
+        raise typer.Exit(2)
+    with session_scope(_session_factory()) as session:
+        seed_operation(session, spec, seed=seed)
+    console.print(f"{spec.code} simulated (seed {seed})")
+
+
+@app.command()
+def demo(
+    serve_app: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the web app afterwards.")
+    ] = True,
+    seed: int = 42,
+) -> None:
+    """Migrate the database, load a simulated STOP IV operation with one user per role, and serve the app."""
+    from stopnet.db.engine import session_scope
+    from stopnet.db.migrate import upgrade
+    from stopnet.simulate import seed_demo
+
+    settings = get_settings()
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    with session_scope(_session_factory()) as session:
+        info = seed_demo(session, seed=seed)
+    table = Table(title="Demo sign-ins (passwords are new for each demo database)")
+    table.add_column("role")
+    table.add_column("e-mail")
+    table.add_column("password")
+    table.add_column("organisation")
+    for login in info.logins:
+        table.add_row(login.role, login.email, login.password, login.org_code)
+    console.print(table)
+    if info.api_token:
+        console.print(f"API token ({info.api_token_org}): [bold]{info.api_token}[/bold]")
+        console.print(
+            f"  curl -H 'Authorization: Bearer {info.api_token}' "
+            f"http://{settings.host}:{settings.port}/api/v1/operations/STOP-IV/cases"
+        )
+    creds = Path(settings.data_dir) / "demo-credentials.txt"
+    if info.logins:
+        creds.write_text("".join(f"{x.role}\t{x.email}\t{x.password}\n" for x in info.logins))
+        creds.chmod(0o600)
+    console.print(f"sign-ins saved in {creds}; open http://{settings.host}:{settings.port}/")
+    sys.stdout.flush()
+    if serve_app:
+        serve(host=None, port=None, workers=1)
+
+
+def _mount_risk() -> None:
+    try:
+        from stopnet.risk.cli import app as risk_app
+    except ImportError:  # pragma: no cover - the risk extras are part of the default install
+        return
+    try:
+        from stopnet.risk.cli_ops import app as ops_app
+
+        for cmd in ops_app.registered_commands:
+            risk_app.registered_commands.append(cmd)
+    except ImportError:
+        pass
+    app.add_typer(risk_app, name="risk", help="Risk management: train, evaluate and score.")
+
+
+_mount_risk()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Database layer: engine and sessions, the typed models, Alembic migrations."""

@@ -1,0 +1,1 @@
+"""Operations: code name, phases, scope, participants and contact points."""

@@ -1,0 +1,1 @@
+"""Reporting: cases and their seizures, corrections, validation, bulk import."""

@@ -1,0 +1,186 @@
+"""REST API of cases, seizures and bulk imports (``/api/v1``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import IntegrityError
+
+from stopnet.core import idempotency
+from stopnet.core.pagination import PagingDep
+from stopnet.db.models import CaseStatus
+from stopnet.operations.service import get_operation
+from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.uploads import read_upload
+
+from . import importer, service
+from .schemas import (
+    CaseCorrection,
+    CaseCreate,
+    CaseFilters,
+    CaseOut,
+    CasePage,
+    CaseVersionOut,
+    ImportResult,
+    VersionRef,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["reporting"])
+
+
+def case_filters(
+    status: CaseStatus | None = None,
+    reporting_org: Annotated[str | None, Query(max_length=32)] = None,
+    country: Annotated[str | None, Query(max_length=2)] = None,
+    region: Annotated[str | None, Query(max_length=8)] = None,
+    commodity_code: Annotated[str | None, Query(max_length=24)] = None,
+    commodity_group: Annotated[str | None, Query(max_length=16)] = None,
+    channel: Annotated[str | None, Query(max_length=24)] = None,
+    is_ecommerce: bool | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> CaseFilters:
+    """Filters shared by the case list, its page and exports (empty values are ignored)."""
+    values = {k: v for k, v in locals().items() if v is not None and v != ""}
+    return CaseFilters.model_validate(values)
+
+
+Filters = Annotated[CaseFilters, Depends(case_filters)]
+
+
+@router.get("/operations/{code}/cases", response_model=CasePage)
+def list_cases(
+    code: str, filters: Filters, paging: PagingDep, db: DB, principal: CurrentPrincipal
+) -> CasePage:
+    op = get_operation(db, principal, code)
+    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size)
+    return CasePage(
+        items=service.cases_out(db, principal, op, items),
+        total=total,
+        page=paging.page,
+        page_size=paging.page_size,
+    )
+
+
+@router.post("/operations/{code}/cases", response_model=CaseOut, status_code=201)
+def create_case(
+    code: str,
+    body: CaseCreate,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    idempotency_key: Annotated[str | None, Header(description="Makes the create safe to retry.")] = None,
+) -> JSONResponse:
+    """Report a case with its seizures. Send an ``Idempotency-Key`` to make retries safe."""
+    path = request.url.path
+    body_hash = idempotency.request_hash(body.model_dump(mode="json"))
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    if key:
+        rec = idempotency.find(db, principal, key, "POST", path, body_hash)
+        if rec is not None:
+            return JSONResponse(rec.response, rec.status_code, headers={"Idempotent-Replayed": "true"})
+    op = get_operation(db, principal, code)
+    case = service.create_case(db, principal, op, body)
+    out = service.to_out(case, principal, op.code, principal.org_code).model_dump(mode="json")
+    if key:
+        idempotency.store(db, principal, key, "POST", path, body_hash, 201, out)
+    try:
+        db.commit()
+    except IntegrityError:
+        db.rollback()
+        if key:  # a concurrent retry with the same key won the race: answer as it did
+            rec = idempotency.find(db, principal, key, "POST", path, body_hash)
+            if rec is not None:
+                return JSONResponse(rec.response, rec.status_code, headers={"Idempotent-Replayed": "true"})
+        raise
+    return JSONResponse(out, status_code=201, headers={"Location": f"/api/v1/cases/{case.id}"})
+
+
+@router.get("/cases/{case_id}", response_model=CaseOut)
+def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
+    case = service.get_case(db, principal, case_id)
+    out = _out(db, principal, case)
+    db.commit()  # the audit entry of a restricted read
+    return out
+
+
+@router.get("/cases/{case_id}/history", response_model=list[CaseVersionOut])
+def case_history(case_id: int, db: DB, principal: CurrentPrincipal) -> list[CaseVersionOut]:
+    return service.case_history(db, principal, case_id)
+
+
+@router.post("/cases/{case_id}/corrections", response_model=CaseOut)
+def correct_case(case_id: int, body: CaseCorrection, db: DB, principal: CurrentPrincipal) -> CaseOut:
+    """Correct a case: a new version is written; earlier versions stay in its history."""
+    case = service.correct_case(db, principal, case_id, body)
+    out = _out(db, principal, case)
+    db.commit()
+    return out
+
+
+@router.post("/cases/{case_id}/submit", response_model=CaseOut)
+def submit_case(case_id: int, body: VersionRef, db: DB, principal: CurrentPrincipal) -> CaseOut:
+    case = service.submit_case(db, principal, case_id, body.expected_version)
+    out = _out(db, principal, case)
+    db.commit()
+    return out
+
+
+@router.post("/cases/{case_id}/validate", response_model=CaseOut)
+def validate_case(case_id: int, body: VersionRef, db: DB, principal: CurrentPrincipal) -> CaseOut:
+    case = service.validate_case(db, principal, case_id, body.expected_version)
+    out = _out(db, principal, case)
+    db.commit()
+    return out
+
+
+def _out(db: DB, principal: CurrentPrincipal, case: service.Case) -> CaseOut:
+    from stopnet.db.models import Operation
+
+    op = db.get_one(Operation, case.operation_id)
+    return service.cases_out(db, principal, op, [case])[0]
+
+
+@router.post("/operations/{code}/imports", response_model=ImportResult, status_code=201)
+async def import_file(code: str, file: UploadFile, request: Request, settings: AppSettings) -> JSONResponse:
+    """Bulk import a CSV or XLSX file of seizures (template: ``GET /api/v1/import-template.csv``).
+
+    All or nothing: a file with any bad row imports nothing and lists every error (row, field, why).
+    Importing the same file again creates nothing new.
+    """
+    data = await read_upload(file, settings.max_upload_bytes)
+    from starlette.concurrency import run_in_threadpool
+
+    result, status = await run_in_threadpool(_import_sync, request, code, file.filename or "upload", data)
+    return JSONResponse(result.model_dump(mode="json"), status_code=status)
+
+
+def _import_sync(request: Request, code: str, filename: str, data: bytes) -> tuple[ImportResult, int]:
+    from stopnet.web.deps import optional_principal, require_principal
+
+    session = request.app.state.sessionmaker()
+    try:
+        principal = require_principal(optional_principal(request, session))
+        op = get_operation(session, principal, code)
+        result = importer.import_seizures(session, principal, op, filename, data, request.app.state.settings)
+        session.commit()
+        return result, (200 if result.already_imported else 201)
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@router.get("/import-template.csv", tags=["reporting"])
+def import_template() -> Response:
+    """The CSV column template of bulk imports (header and one example row)."""
+    return Response(
+        importer.template_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="stopnet-seizures-template.csv"'},
+    )

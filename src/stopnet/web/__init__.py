@@ -1,0 +1,1 @@
+"""The web application: app factory, dependencies, security, templates and vendored static files."""

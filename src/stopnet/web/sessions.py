@@ -1,0 +1,70 @@
+"""Signed session cookies and CSRF tokens (HMAC-SHA256, stdlib only).
+
+The cookie carries ``user_id.epoch.issued_at.signature``; bumping the user's ``session_epoch`` signs them
+out everywhere. The CSRF token of a form is an HMAC of the session cookie, so it is bound to the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stopnet.config import Settings
+
+COOKIE = "stopnet_session"
+
+
+def secret_key(settings: Settings) -> bytes:
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = Path(settings.data_dir) / "secret.key"
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    path.write_bytes(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class SessionData:
+    user_id: int
+    epoch: int
+    issued_at: int
+
+
+def _sign(key: bytes, payload: str) -> str:
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()
+
+
+def make_cookie(key: bytes, user_id: int, epoch: int) -> str:
+    payload = f"{user_id}.{epoch}.{int(time.time())}"
+    return f"{payload}.{_sign(key, payload)}"
+
+
+def read_cookie(key: bytes, value: str | None, max_age_s: int) -> SessionData | None:
+    if not value or value.count(".") != 3:
+        return None
+    payload, sig = value.rsplit(".", 1)
+    if not hmac.compare_digest(sig, _sign(key, payload)):
+        return None
+    try:
+        user_id, epoch, issued = (int(x) for x in payload.split("."))
+    except ValueError:
+        return None
+    if time.time() - issued > max_age_s:
+        return None
+    return SessionData(user_id, epoch, issued)
+
+
+def csrf_token(key: bytes, cookie: str) -> str:
+    return _sign(key, "csrf:" + cookie)
+
+
+def check_csrf(key: bytes, cookie: str | None, token: str | None) -> bool:
+    return bool(cookie and token and hmac.compare_digest(csrf_token(key, cookie), token))
