@@ -41,7 +41,9 @@ AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 def optional_principal(request: Request, db: DB) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        return resolve_token(db, auth[7:].strip())
+        principal = resolve_token(db, auth[7:].strip())
+        db.commit()  # keep the token's last-used time even on read-only requests
+        return principal
     settings: Settings = request.app.state.settings
     data = read_cookie(request.app.state.secret, request.cookies.get(COOKIE), settings.session_hours * 3600)
     if data is None:
