@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from stopnet.config import get_settings
 
@@ -32,7 +32,7 @@ console = Console()
 err = Console(stderr=True)
 
 
-def _session_factory():  # type: ignore[no-untyped-def]
+def _session_factory() -> sessionmaker[Session]:
     from stopnet.db.engine import make_engine, make_sessionmaker
 
     settings = get_settings()
@@ -166,18 +166,26 @@ def simulate(
         str, typer.Option(help="Published operation to reproduce: STOP-IV or STOP-III.")
     ] = "STOP-IV",
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+    load: Annotated[
+        bool, typer.Option("--load/--dry-run", help="Load into the database, or only print.")
+    ] = True,
 ) -> None:
-    """Generate a synthetic operation calibrated to the published figures and load it into the database."""
+    """Generate a synthetic operation calibrated to the published figures (and load it into the database)."""
     from stopnet.db.engine import session_scope
-    from stopnet.simulate import SPECS, seed_operation
+    from stopnet.simulate import SPECS, seed_operation, simulate_operation
 
     spec = SPECS.get(operation.upper())
     if spec is None:
         err.print(f"[red]unknown operation {operation}; choose from {', '.join(SPECS)}[/red]")
         raise typer.Exit(2)
-    with session_scope(_session_factory()) as session:
-        seed_operation(session, spec, seed=seed)
-    console.print(f"{spec.code} simulated (seed {seed})")
+    print(json.dumps(simulate_operation(spec, seed).summary(), indent=2))
+    if load:
+        from stopnet.db.migrate import upgrade
+
+        upgrade(get_settings().database_url)
+        with session_scope(_session_factory()) as session:
+            info = seed_operation(session, spec, seed=seed)
+        console.print(f"{spec.code} loaded: {info.cases_created} cases created (seed {seed})")
 
 
 @app.command()
@@ -196,26 +204,24 @@ def demo(
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     with session_scope(_session_factory()) as session:
-        info = seed_demo(session, seed=seed)
-    table = Table(title="Demo sign-ins (passwords are new for each demo database)")
-    table.add_column("role")
-    table.add_column("e-mail")
-    table.add_column("password")
-    table.add_column("organisation")
-    for login in info.logins:
-        table.add_row(login.role, login.email, login.password, login.org_code)
-    console.print(table)
-    if info.api_token:
-        console.print(f"API token ({info.api_token_org}): [bold]{info.api_token}[/bold]")
+        info = seed_demo(session, seed=seed, reset_passwords=True)
+    console.print("[bold]Demo sign-ins[/bold] (new passwords each time the demo starts):")
+    for u in info.users:
         console.print(
-            f"  curl -H 'Authorization: Bearer {info.api_token}' "
-            f"http://{settings.host}:{settings.port}/api/v1/operations/STOP-IV/cases"
+            f"  {u.role.value:<14} {u.email:<40} {u.password or '(unchanged)':<20} {u.org_code}",
+            soft_wrap=True,
+        )
+    base = f"http://{settings.host}:{settings.port}"
+    if info.api_token:
+        console.print(f"API token of {info.api_token_org} (shown once): {info.api_token}", soft_wrap=True)
+        console.print(
+            f"  curl -H 'Authorization: Bearer {info.api_token}' {base}/api/v1/operations/STOP-IV/cases",
+            soft_wrap=True,
         )
     creds = Path(settings.data_dir) / "demo-credentials.txt"
-    if info.logins:
-        creds.write_text("".join(f"{x.role}\t{x.email}\t{x.password}\n" for x in info.logins))
-        creds.chmod(0o600)
-    console.print(f"sign-ins saved in {creds}; open http://{settings.host}:{settings.port}/")
+    creds.write_text("".join(f"{u.role.value}\t{u.email}\t{u.password}\n" for u in info.users if u.password))
+    creds.chmod(0o600)
+    console.print(f"sign-ins saved in {creds}; open {base}/")
     sys.stdout.flush()
     if serve_app:
         serve(host=None, port=None, workers=1)

@@ -365,7 +365,7 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
 
 def visible_cases(
     session: Session, principal: Principal, op: Operation, filters: CaseFilters
-) -> Select[tuple[Case]]:
+) -> Select[Case]:
     """The SELECT of every case of ``op`` the principal may read, filtered (used by lists and exports)."""
     return select(Case).where(
         Case.operation_id == op.id,

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from stopnet.core.errors import InvalidInput
+from stopnet.access import policy
+from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import Operation, Role
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
 from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
-from stopnet.web.pages import render, require_csrf
+from stopnet.web.pages import render, require_csrf, wants_json
 from stopnet.web.uploads import read_upload
 
 from . import importer, service
-from .api import Filters
-from .forms import SEIZURE_FORM_FIELDS, case_to_form, form_to_payload, validation_errors
-from .schemas import CaseCorrection, CaseCreate, CasePage
+from .forms import (
+    MAX_LINES,
+    SEIZURE_FORM_FIELDS,
+    case_to_form,
+    errors_by_field,
+    field_anchor,
+    field_label,
+    form_to_payload,
+    validation_errors,
+)
+from .schemas import CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,15 +46,77 @@ def home(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
 @router.get("/operations/{code}")
 def operation_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     detail = operations.to_detail(db, operations.get_operation(db, principal, code))
-    return render(request, "operation.html", {"op": detail}, json=detail, principal=principal)
+    return render(
+        request,
+        "operation.html",
+        {"op": detail, "can_report": _can_report(principal)},
+        json=detail,
+        principal=principal,
+    )
+
+
+# The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.
+_FILTER_MAX = {
+    "reporting_org": 32,
+    "country": 2,
+    "region": 8,
+    "commodity_code": 24,
+    "commodity_group": 16,
+    "channel": 24,
+    "q": 100,
+}
+
+
+@dataclass(frozen=True)
+class PageFilters:
+    """The filters of the case list page, as typed (``values``) and as understood (``filters``)."""
+
+    filters: CaseFilters
+    values: dict[str, str]
+    errors: list[FieldError]
+
+
+def page_filters(request: Request) -> PageFilters:
+    """The filter form sends every field, blank ones too: a blank field means "any" (not an error)."""
+    values = {}
+    for name in CaseFilters.model_fields:
+        raw = request.query_params.get(name)
+        if raw is not None and raw.strip():
+            values[name] = raw.strip()
+    errors = [
+        FieldError(k, f"at most {n} characters", value=values[k])
+        for k, n in _FILTER_MAX.items()
+        if len(values.get(k, "")) > n
+    ]
+    if not errors:
+        try:
+            return PageFilters(CaseFilters.model_validate(values), values, [])
+        except ValidationError as e:
+            for err in e.errors():
+                name = ".".join(str(p) for p in err["loc"]) or "filters"
+                errors.append(FieldError(name, err["msg"], value=values.get(name)))
+    return PageFilters(CaseFilters(), values, errors)
 
 
 @router.get("/operations/{code}/cases")
 def cases_page(
-    code: str, request: Request, filters: Filters, paging: PagingDep, db: DB, principal: CurrentPrincipal
+    code: str,
+    request: Request,
+    pf: Annotated[PageFilters, Depends(page_filters)],
+    paging: PagingDep,
+    db: DB,
+    principal: CurrentPrincipal,
 ) -> Response:
     op = operations.get_operation(db, principal, code)
-    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size)
+    ctx = {"op": op, "fv": pf.values, "ref": get_reference(), "can_report": _can_report(principal)}
+    if pf.errors:
+        bad = InvalidInput(pf.errors, "the filters are invalid")
+        if wants_json(request):
+            return JSONResponse(bad.to_dict(), status_code=422)
+        empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
+        ctx.update(page=empty, pages=1, filter_errors=pf.errors)
+        return render(request, "cases.html", ctx, principal=principal, status_code=422)
+    items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size)
     page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
@@ -51,30 +124,59 @@ def cases_page(
         page_size=paging.page_size,
     )
     pages = max(1, -(-total // paging.page_size))
-    return render(
-        request,
-        "cases.html",
-        {
-            "op": op,
-            "page": page,
-            "pages": pages,
-            "filters": filters,
-            "ref": get_reference(),
-            "can_report": _can_report(principal),
-        },
-        json=page,
-        principal=principal,
-    )
+    ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values))
+    return render(request, "cases.html", ctx, json=page, principal=principal)
 
 
 def _can_report(principal: CurrentPrincipal) -> bool:
     return principal.role in (Role.OFFICER, Role.CONTACT_POINT)
 
 
-def _form_context(op: Operation, form: dict[str, str], errors: list[object], lines: int) -> dict[str, object]:
-    filled = [i for i in range(50) if any(form.get(f"s-{i}-{k}") for k in SEIZURE_FORM_FIELDS)]
-    n = max(lines, (max(filled) + 2) if filled else 1)
-    return {"op": op, "form": form, "errors": errors, "lines": range(min(n, 50)), "ref": get_reference()}
+def _form_context(
+    op: Operation, form: dict[str, str], errors: Sequence[FieldError], *, add_line: bool = False
+) -> dict[str, Any]:
+    """What the case form needs: the values typed, the errors by field and how many seizure lines."""
+    filled = [i for i in range(MAX_LINES) if any(form.get(f"s-{i}-{k}") for k in SEIZURE_FORM_FIELDS)]
+    try:
+        shown = int(form.get("lines") or 0)
+    except ValueError:
+        shown = 0
+    n = max(shown + (1 if add_line else 0), (max(filled) + 2) if filled else 1)
+    n = max(1, min(n, MAX_LINES))
+    return {
+        "op": op,
+        "form": form,
+        "errors": [
+            {
+                "field": e.field,
+                "label": field_label(e.field),
+                "anchor": field_anchor(e.field),
+                "message": e.message,
+            }
+            for e in errors
+        ],
+        "errs": errors_by_field(errors),
+        "lines": range(n),
+        "focus_line": n - 1 if add_line else None,
+        "max_lines": MAX_LINES,
+        "ref": get_reference(),
+    }
+
+
+def _form_page(
+    request: Request,
+    principal: CurrentPrincipal,
+    op: Operation,
+    form: dict[str, str],
+    errors: Sequence[FieldError],
+    *,
+    case: CaseOut | None = None,
+    add_line: bool = False,
+    status_code: int = 200,
+) -> Response:
+    ctx = _form_context(op, form, errors, add_line=add_line)
+    ctx.update(mode="correct" if case is not None else "new", case=case)
+    return render(request, "case_form.html", ctx, principal=principal, status_code=status_code)
 
 
 @router.get("/operations/{code}/cases/new")
@@ -82,9 +184,13 @@ def new_case_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, lines: int = 3
 ) -> Response:
     op = operations.get_operation(db, principal, code)
-    form = {"visibility": op.default_visibility.value, "detected_on": ""}
-    ctx = _form_context(op, form, [], max(1, min(lines, 50)))
-    return render(request, "case_form.html", {**ctx, "mode": "new"}, principal=principal)
+    policy.require_reporter(db, principal, op.id)
+    form = {
+        "visibility": op.default_visibility.value,
+        "detected_on": "",
+        "lines": str(max(1, min(lines, MAX_LINES))),
+    }
+    return _form_page(request, principal, op, form, [])
 
 
 @router.post("/operations/{code}/cases/new")
@@ -100,21 +206,21 @@ def _create_case_sync(
     session = request.app.state.sessionmaker()
     try:
         op = operations.get_operation(session, principal, code)
+        if form.get("action") == "add_line":
+            return _form_page(request, principal, op, form, [], add_line=True)
         payload = form_to_payload(form)
         payload["submit"] = form.get("action") != "draft"
         try:
             body = CaseCreate.model_validate(payload)
             case = service.create_case(session, principal, op, body)
         except ValidationError as e:
-            ctx = _form_context(op, form, validation_errors(e), 1)
-            return render(
-                request, "case_form.html", {**ctx, "mode": "new"}, principal=principal, status_code=422
-            )
+            return _form_page(request, principal, op, form, validation_errors(e), status_code=422)
         except InvalidInput as e:
-            ctx = _form_context(op, form, e.errors, 1)
-            return render(
-                request, "case_form.html", {**ctx, "mode": "new"}, principal=principal, status_code=422
-            )
+            return _form_page(request, principal, op, form, e.errors, status_code=422)
+        except Conflict as e:  # the reference is taken: say so next to it, keep what was typed
+            session.rollback()
+            errors = [FieldError("reference", e.message, value=form.get("reference"))]
+            return _form_page(request, principal, op, form, errors, status_code=409)
         session.commit()
         return RedirectResponse(f"/cases/{case.id}", status_code=303)
     finally:
@@ -154,9 +260,13 @@ def correct_page(case_id: int, request: Request, db: DB, principal: CurrentPrinc
     case = service.get_case(db, principal, case_id)
     op = db.get_one(Operation, case.operation_id)
     out = service.cases_out(db, principal, op, [case])[0]
+    db.commit()  # the audit entry of a restricted read
+    if wants_json(request):
+        return render(request, "case_form.html", {}, json=out, principal=principal)
+    policy.require_own_case(principal, case)
     form = case_to_form(out)
-    ctx = _form_context(op, form, [], len(out.seizures) + 1)
-    return render(request, "case_form.html", {**ctx, "mode": "correct", "case": out}, principal=principal)
+    form["lines"] = str(len(out.seizures) + 1)
+    return _form_page(request, principal, op, form, [], case=out)
 
 
 @router.post("/cases/{case_id}/correct")
@@ -174,6 +284,8 @@ def _correct_sync(
         case = service.get_case(session, principal, case_id)
         op = session.get_one(Operation, case.operation_id)
         out = service.cases_out(session, principal, op, [case])[0]
+        if form.get("action") == "add_line":
+            return _form_page(request, principal, op, form, [], case=out, add_line=True)
         payload = form_to_payload(form)
         payload.pop("reference", None)
         payload["reason"] = form.get("reason", "")
@@ -183,14 +295,7 @@ def _correct_sync(
         except (ValidationError, InvalidInput) as e:
             errors = validation_errors(e) if isinstance(e, ValidationError) else e.errors
             session.rollback()
-            ctx = _form_context(op, form, errors, 1)
-            return render(
-                request,
-                "case_form.html",
-                {**ctx, "mode": "correct", "case": out},
-                principal=principal,
-                status_code=422,
-            )
+            return _form_page(request, principal, op, form, errors, case=out, status_code=422)
         session.commit()
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     finally:
@@ -221,6 +326,7 @@ def case_action(
 @router.get("/operations/{code}/import")
 def import_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = operations.get_operation(db, principal, code)
+    policy.require_reporter(db, principal, op.id)
     return render(
         request,
         "import.html",
@@ -270,7 +376,7 @@ def _import_sync(
             )
         except InvalidInput as e:
             session.rollback()
-            ctx = {
+            ctx: dict[str, Any] = {
                 "op": op,
                 "result": None,
                 "errors": e.errors,
