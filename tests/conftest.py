@@ -284,8 +284,29 @@ def case_payload(reference: str = "FR-0001", **overrides: object) -> dict[str, o
     return body
 
 
+@pytest.fixture(autouse=True)
+def _dashboard_reads_are_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests read the dashboard right after writing: no rebuild gap (tests that measure it set it)."""
+    from stopnet.analytics import service
+
+    monkeypatch.setattr(service, "REBUILD_GAP_SECONDS", 0.0)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that touches the database ``db``: the PostgreSQL pass runs only those."""
+    """Mark every test that touches the database ``db``: the PostgreSQL pass runs only those.
+
+    Tests marked ``postgres_only`` (a PostgreSQL feature such as COPY) are deselected, never skipped,
+    in the SQLite pass."""
     for item in items:
         if "database_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+    if os.environ.get("STOPNET_TEST_BACKEND", "sqlite") != "postgres":
+        drop = [i for i in items if i.get_closest_marker("postgres_only")]
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = [i for i in items if not i.get_closest_marker("postgres_only")]
+
+
+# The live server and the one headless Chromium of the whole session, for every package's page and
+# browser tests (Playwright's sync API allows one instance per thread: one session-scoped fixture).
+from tests.pages import browser_page, chromium, live_server, screenshot_dir, signed_in  # noqa: E402, F401

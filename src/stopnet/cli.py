@@ -157,6 +157,7 @@ def serve(
         workers=workers,
         proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=5,  # open live-feed streams must not hold a shutdown forever
     )
 
 
@@ -239,11 +240,44 @@ def _mount_risk() -> None:
             risk_app.registered_commands.append(cmd)
     except ImportError:
         pass
+    from stopnet.targeting.cli import app as targeting_app  # stored consignments: ingest, retrain, propose
+
+    for cmd in targeting_app.registered_commands:
+        risk_app.registered_commands.append(cmd)
     app.add_typer(risk_app, name="risk", help="Risk management: train, evaluate and score.")
 
 
 _mount_risk()
 
+
+def _mount_reports() -> None:
+    from stopnet.reports.cli import export_app, report_app
+
+    app.add_typer(report_app, name="report")
+    app.add_typer(export_app, name="export")
+
+
+_mount_reports()
+
+
+def _mount_data_protection() -> None:
+    from stopnet.maintenance.purge_cli import purge, retention
+
+    app.command("purge")(purge)
+    app.command("retention")(retention)
+
+
+_mount_data_protection()
+
+
+def _mount_backup() -> None:
+    from stopnet.maintenance.cli import backup, restore
+
+    app.command("backup")(backup)
+    app.command("restore")(restore)
+
+
+_mount_backup()
 
 if __name__ == "__main__":  # pragma: no cover
     app()

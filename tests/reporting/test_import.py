@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from stopnet.db.models import Case, ImportBatch, Seizure
+from stopnet.db.models.sharing import OutboxEvent
+from stopnet.reporting import importer
 from stopnet.reporting.importer import COLUMNS, template_csv
 
 URL = "/api/v1/operations/TEST-OP/imports"
@@ -78,6 +80,28 @@ def test_import_groups_rows_into_cases(client, world, db):
         select(Seizure.line_no).join(Case).where(Case.reference == "A-1").order_by(Seizure.line_no)
     ).all()
     assert lines == [1, 2]
+
+
+def test_imported_cases_reach_the_live_feed_and_a_large_import_is_announced_once(
+    client, world, db, monkeypatch
+):
+    data = rows_csv([row("L-1"), row("L-1", commodity_code="IPR-FOOT", pieces="4"), row("L-2")])
+    assert upload(client, world["fr_officer"], data).status_code == 201
+    events = db.execute(select(OutboxEvent.kind, OutboxEvent.payload).order_by(OutboxEvent.id)).all()
+    assert [k for k, _ in events] == ["case.created", "case.created"]
+    first = events[0][1]["case"]
+    assert (first["reference"], [s["commodity_code"] for s in first["seizures"]]) == (
+        "L-1",
+        ["IPR-CLOTH", "IPR-FOOT"],
+    )
+    # above the threshold: one counts-only event to the importing administration
+    monkeypatch.setattr(importer, "FEED_CASE_EVENTS", 2)
+    big = rows_csv([row(f"B-{i}") for i in range(3)])
+    assert upload(client, world["fr_officer"], big, "big.csv").status_code == 201
+    last = db.execute(select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(1)).scalar_one()
+    assert last.kind == "import.completed" and last.payload["import"]["cases"] == 3
+    assert last.org_ids == [world["fr_officer"].principal.org_id]
+    assert db.scalar(select(func.count()).select_from(OutboxEvent)) == 3
 
 
 def test_same_file_twice_creates_nothing(client, world, db):

@@ -93,3 +93,90 @@ def require_validator(session: Session, principal: Principal, case: Case) -> Non
 def require_read(principal: Principal) -> None:
     if not principal.has_scope("cases:read"):
         raise Forbidden("this API token lacks the scope cases:read")
+
+
+# ------------------------------------------------------------------------------------------ accounts
+
+
+# Which roles an organisation of each kind may hold (users and API tokens alike).
+ROLE_ORG_KINDS: dict[Role, frozenset[OrgKind]] = {
+    Role.ADMIN: frozenset({OrgKind.COORDINATOR}),
+    Role.COORDINATOR: frozenset({OrgKind.COORDINATOR}),
+    Role.ANALYST: frozenset({OrgKind.RILO}),
+    Role.CONTACT_POINT: frozenset({OrgKind.CUSTOMS}),
+    Role.OFFICER: frozenset({OrgKind.CUSTOMS}),
+    Role.PARTNER: frozenset({OrgKind.PARTNER}),
+    Role.RIGHTS_HOLDER: frozenset({OrgKind.RIGHTS_HOLDER, OrgKind.PLATFORM}),
+}
+# The roles a national contact point may give: the officers of its own administration (never its own role).
+CONTACT_POINT_GRANTS = frozenset({Role.OFFICER})
+# The roles a contact point may give to its administration's API tokens.
+CONTACT_POINT_TOKEN_ROLES = frozenset({Role.OFFICER, Role.CONTACT_POINT})
+
+
+def require_session(principal: Principal) -> None:
+    """Accounts, API tokens and second factors are managed by people signed in, never by an API token."""
+    if principal.via != "session":
+        raise Forbidden("this is managed by a signed-in user, not with an API token")
+
+
+def require_user_manager(principal: Principal) -> None:
+    """Platform administrators manage every account; contact points the officers of their administration."""
+    require_session(principal)
+    if principal.role not in (Role.ADMIN, Role.CONTACT_POINT):
+        raise Forbidden("only platform administrators and national contact points manage accounts")
+
+
+def can_manage_user(principal: Principal, org_id: int, role: Role) -> bool:
+    """May ``principal`` change an account of ``role`` in organisation ``org_id``?"""
+    if principal.via != "session":
+        return False
+    if principal.role is Role.ADMIN:
+        return True
+    return (
+        principal.role is Role.CONTACT_POINT and principal.org_id == org_id and role in CONTACT_POINT_GRANTS
+    )
+
+
+def can_see_org_accounts(principal: Principal, org_id: int) -> bool:
+    return principal.role is Role.ADMIN or (
+        principal.role is Role.CONTACT_POINT and principal.org_id == org_id
+    )
+
+
+def require_role_fits(role: Role, kind: OrgKind) -> None:
+    if kind not in ROLE_ORG_KINDS[role]:
+        raise Forbidden(f"the role {role.value} cannot be held in an organisation of kind {kind.value}")
+
+
+def require_token_admin(principal: Principal) -> None:
+    """Whoever manages some organisation's API tokens: platform administrators and contact points."""
+    require_session(principal)
+    if principal.role not in (Role.ADMIN, Role.CONTACT_POINT):
+        raise Forbidden(
+            "API tokens are managed by the organisation's contact point or a platform administrator"
+        )
+
+
+def require_token_manager(principal: Principal, org_id: int) -> None:
+    """An organisation's API tokens are managed by its contact point or by a platform administrator."""
+    require_session(principal)
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is Role.CONTACT_POINT and principal.org_id == org_id:
+        return
+    raise Forbidden("API tokens are managed by the organisation's contact point or a platform administrator")
+
+
+def require_token_role(principal: Principal, role: Role, kind: OrgKind) -> None:
+    require_role_fits(role, kind)
+    if principal.role is not Role.ADMIN and role not in CONTACT_POINT_TOKEN_ROLES:
+        raise Forbidden("a contact point gives its tokens the role officer or contact_point")
+
+
+def require_audit_reader(principal: Principal) -> None:
+    """The audit trail is read by coordinators and platform administrators (tokens: scope audit:read)."""
+    if principal.role not in (Role.ADMIN, Role.COORDINATOR):
+        raise Forbidden("only coordinators and platform administrators read the audit trail")
+    if not principal.has_scope("audit:read"):
+        raise Forbidden("this API token lacks the scope audit:read")

@@ -1,25 +1,31 @@
-"""Sign-in, users and API tokens."""
+"""Sign-in (password, second factor, forced password change), accounts, API tokens."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import secrets
+from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from stopnet.audit.service import record
-from stopnet.core.errors import Conflict, Forbidden, Unauthenticated
+from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated
 from stopnet.db.models import ApiToken, Organisation, Role, User, utcnow
+from stopnet.db.models.access import RecoveryCode
 
+from . import policy, totp
 from .passwords import hash_password, needs_rehash, verify_password
 from .principal import Principal
+from .ratelimit import SlidingWindowLimiter
 
 TOKEN_PREFIX = "stn"  # noqa: S105 - a public prefix, not a secret
 MAX_FAILURES = 5
 LOCK_MINUTES = 15
-ALL_SCOPES = frozenset({"cases:read", "cases:write", "cases:validate", "import", "export"})
+ALL_SCOPES = frozenset({"cases:read", "cases:write", "cases:validate", "import", "export", "audit:read"})
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
 
 
 def principal_for(user: User, org: Organisation, via: str = "session") -> Principal:
@@ -37,8 +43,12 @@ def principal_for(user: User, org: Organisation, via: str = "session") -> Princi
     )
 
 
-def authenticate(session: Session, email: str, password: str) -> User:
-    """Check a password; lock the account for a while after repeated failures."""
+def authenticate(session: Session, email: str, password: str, *, ip: str | None = None) -> User:
+    """Check a password; lock the account for a while after repeated failures.
+
+    This is the first step of a sign-in: :func:`next_step` says what is still asked (the second factor,
+    a new password) before :func:`complete_sign_in` opens a session.
+    """
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     now = utcnow()
     if user is None or not user.is_active:
@@ -52,16 +62,108 @@ def authenticate(session: Session, email: str, password: str) -> User:
             user.locked_until = now + dt.timedelta(
                 minutes=LOCK_MINUTES * (user.failed_logins - MAX_FAILURES + 1)
             )
-        record(session, None, "auth.failure", "user", user.id, {"failures": user.failed_logins})
+        details = {"factor": "password", "failures": user.failed_logins, **_ip(ip)}
+        if user.locked_until and user.locked_until > now:
+            details["locked_until"] = user.locked_until.isoformat()
+        record(session, None, "auth.failure", "user", user.id, details)
         session.flush()
         raise Unauthenticated("wrong e-mail or password")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
-    user.last_login_at = now
+    if not user.totp_enabled:
+        user.last_login_at = now
     session.flush()
     return user
+
+
+def _ip(ip: str | None) -> dict[str, str]:
+    return {"ip": ip} if ip else {}
+
+
+def next_step(user: User) -> str | None:
+    """What a sign-in still asks after the password: "totp", "password" (a new one) or nothing."""
+    if user.totp_enabled and user.totp_secret:
+        return "totp"
+    if user.must_change_password:
+        return "password"
+    return None
+
+
+def pending_user(session: Session, user_id: int, epoch: int) -> User:
+    """The user of a pending sign-in, still active and not signed out everywhere since."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active or user.session_epoch != epoch:
+        raise Unauthenticated("the sign-in has expired; sign in again")
+    org = session.get_one(Organisation, user.org_id)
+    if not org.is_active:
+        raise Unauthenticated("the sign-in has expired; sign in again")
+    return user
+
+
+def verify_second_factor(session: Session, user: User, code: str, *, ip: str | None = None) -> str:
+    """Check a TOTP code or a recovery code; returns which. Failures count and lock like passwords."""
+    now = utcnow()
+    if user.locked_until and user.locked_until > now:
+        raise Unauthenticated("too many failed sign-ins; try again later")
+    factor = _use_code(session, user, code)
+    if factor is None:
+        user.totp_failures += 1
+        details: dict[str, object] = {"factor": "totp", "failures": user.totp_failures, **_ip(ip)}
+        if user.totp_failures >= MAX_FAILURES:
+            user.locked_until = now + dt.timedelta(
+                minutes=LOCK_MINUTES * (user.totp_failures - MAX_FAILURES + 1)
+            )
+            details["locked_until"] = user.locked_until.isoformat()
+        record(session, None, "auth.failure", "user", user.id, details)
+        session.flush()
+        raise Unauthenticated("wrong code")
+    user.totp_failures = 0
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    return factor
+
+
+def _use_code(session: Session, user: User, code: str) -> str | None:
+    """Accept a TOTP code (never the same step twice) or an unused recovery code (then spent); else None."""
+    if not (user.totp_enabled and user.totp_secret):
+        return None
+    if totp.looks_like_totp(code):
+        step = totp.matching_step(user.totp_secret, code, user.totp_last_step)
+        if step is None:
+            return None
+        # conditional update: two requests racing with the same code cannot both succeed
+        done = session.execute(
+            update(User)
+            .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+            .values(totp_last_step=step)
+            .execution_options(synchronize_session="fetch")
+        )
+        return "totp" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+    if not totp.normalise_recovery_code(code):
+        return None
+    spent = session.execute(
+        update(RecoveryCode)
+        .where(
+            RecoveryCode.user_id == user.id,
+            RecoveryCode.code_hash == totp.hash_recovery_code(code),
+            RecoveryCode.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return "recovery_code" if spent.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def complete_sign_in(session: Session, user: User, factor: str, *, ip: str | None = None) -> Principal:
+    """Every step passed: audit the sign-in; the caller opens the session."""
+    user.last_login_at = utcnow()
+    org = session.get_one(Organisation, user.org_id)
+    principal = principal_for(user, org)
+    record(session, principal, "auth.sign_in", "user", user.id, {"factor": factor, **_ip(ip)})
+    return principal
 
 
 _dummy: list[str] = []
@@ -123,11 +225,20 @@ def create_token(
     )
     session.add(token)
     session.flush()
-    record(session, principal, "token.create", "api_token", token.id, {"org": org.code, "name": name})
+    record(
+        session,
+        principal,
+        "token.create",
+        "api_token",
+        token.id,
+        {"org": org.code, "name": name, "prefix": prefix, "role": role.value, "scopes": token.scopes},
+    )
     return token, raw
 
 
-def resolve_token(session: Session, raw: str) -> Principal:
+def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | None = None) -> Principal:
+    """The principal of an API token, rate limited by ``limiter`` when given (the web app passes its
+    per-token limiter, :func:`.ratelimit.token_limiter`: HTTP 429)."""
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
     now = utcnow()
     if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at < now):
@@ -135,6 +246,8 @@ def resolve_token(session: Session, raw: str) -> Principal:
     org = session.get_one(Organisation, token.org_id)
     if not org.is_active:
         raise Unauthenticated("organisation disabled")
+    if limiter is not None:
+        limiter.check(f"token:{token.token_hash}", "requests with this API token")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now
         session.flush()
@@ -168,3 +281,432 @@ def cli_principal(session: Session, org_code: str, role: Role = Role.CONTACT_POI
         via="cli",
         scopes=ALL_SCOPES,
     )
+
+
+# ------------------------------------------------------------------------------------------ passwords
+
+
+def check_new_password(password: str, confirm: str | None, email: str, field: str = "new_password") -> None:
+    """At least 12 characters, at most 1024, not the e-mail address; ``confirm`` (when given) equal."""
+    problems = []
+    if len(password) < MIN_PASSWORD:
+        problems.append(FieldError(field, f"at least {MIN_PASSWORD} characters"))
+    elif len(password) > MAX_PASSWORD:
+        problems.append(FieldError(field, f"at most {MAX_PASSWORD} characters"))
+    elif password.strip().lower() == email.strip().lower():
+        problems.append(FieldError(field, "must not be the e-mail address"))
+    if confirm is not None and confirm != password:
+        problems.append(FieldError(f"{field}_confirm", "the two passwords differ"))
+    if problems:
+        raise InvalidInput(problems, "the new password is not acceptable")
+
+
+def _set_password(user: User, password: str, *, must_change: bool) -> None:
+    user.password_hash = hash_password(password)
+    user.must_change_password = must_change
+    user.password_changed_at = utcnow()
+    user.failed_logins = 0
+    user.totp_failures = 0
+    user.locked_until = None
+    user.session_epoch += 1  # every session of the old password ends
+
+
+def session_user(session: Session, principal: Principal) -> User:
+    """The signed-in user acting (never an API token)."""
+    policy.require_session(principal)
+    user = session.get(User, principal.user_id) if principal.user_id is not None else None
+    if user is None:
+        raise Unauthenticated("sign in again")
+    return user
+
+
+def change_password(
+    session: Session, principal: Principal, current: str, new: str, confirm: str | None = None
+) -> User:
+    """A user changes their own password (the current one is required); every other session ends."""
+    user = session_user(session, principal)
+    if not verify_password(user.password_hash, current):
+        raise InvalidInput([FieldError("current_password", "wrong password")], "wrong current password")
+    check_new_password(new, confirm, user.email)
+    if verify_password(user.password_hash, new):
+        raise InvalidInput([FieldError("new_password", "choose a password you have not used here")])
+    _set_password(user, new, must_change=False)
+    record(session, principal, "password.change", "user", user.id)
+    session.flush()
+    return user
+
+
+def change_required_password(
+    session: Session, user: User, new: str, confirm: str | None, *, ip: str | None = None
+) -> None:
+    """The last step of a sign-in after a reset: the temporary password is replaced."""
+    if not user.must_change_password:
+        raise Conflict("no password change is pending")
+    check_new_password(new, confirm, user.email)
+    if verify_password(user.password_hash, new):
+        raise InvalidInput([FieldError("new_password", "choose another password than the temporary one")])
+    _set_password(user, new, must_change=False)
+    org = session.get_one(Organisation, user.org_id)
+    record(
+        session, principal_for(user, org), "password.change", "user", user.id, {"required": True, **_ip(ip)}
+    )
+    session.flush()
+
+
+def sign_out_everywhere(session: Session, principal: Principal) -> None:
+    user = session_user(session, principal)
+    user.session_epoch += 1
+    record(session, principal, "auth.sign_out_everywhere", "user", user.id)
+    session.flush()
+
+
+# ------------------------------------------------------------------------------------------ second factor
+
+
+def start_totp_enrolment(principal: Principal, user: User) -> tuple[str, str]:
+    """A new secret and its provisioning URI; nothing is stored until a code confirms it."""
+    if user.totp_enabled:
+        raise Conflict("the second factor is already on; turn it off first to enrol another device")
+    secret = totp.new_secret()
+    return secret, totp.provisioning_uri(secret, user.email)
+
+
+def enable_totp(session: Session, principal: Principal, secret: str, code: str) -> list[str]:
+    """Confirm an enrolment with a code of the new secret; returns the recovery codes (shown once)."""
+    user = session_user(session, principal)
+    if user.totp_enabled:
+        raise Conflict("the second factor is already on")
+    step = totp.matching_step(secret, code, None)
+    if step is None:
+        raise InvalidInput([FieldError("code", "wrong code; check the time of your device")], "wrong code")
+    user.totp_secret = secret
+    user.totp_enabled = True
+    user.totp_last_step = step
+    user.totp_failures = 0
+    codes = _replace_recovery_codes(session, user)
+    record(session, principal, "totp.enable", "user", user.id)
+    session.flush()
+    return codes
+
+
+def _replace_recovery_codes(session: Session, user: User) -> list[str]:
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+    codes = totp.new_recovery_codes()
+    session.add_all(RecoveryCode(user_id=user.id, code_hash=totp.hash_recovery_code(c)) for c in codes)
+    session.flush()
+    return codes
+
+
+def recovery_codes_left(session: Session, user_id: int) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(RecoveryCode)
+            .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+        )
+        or 0
+    )
+
+
+def regenerate_recovery_codes(session: Session, principal: Principal, password: str) -> list[str]:
+    user = session_user(session, principal)
+    if not user.totp_enabled:
+        raise Conflict("turn the second factor on first")
+    if not verify_password(user.password_hash, password):
+        raise InvalidInput([FieldError("password", "wrong password")], "wrong password")
+    codes = _replace_recovery_codes(session, user)
+    record(session, principal, "totp.recovery_codes", "user", user.id)
+    return codes
+
+
+def disable_totp(session: Session, principal: Principal, password: str, code: str) -> None:
+    """A user turns their second factor off: their password and a current code (or a recovery code)."""
+    user = session_user(session, principal)
+    if not user.totp_enabled:
+        raise Conflict("the second factor is not on")
+    problems = []
+    if not verify_password(user.password_hash, password):
+        problems.append(FieldError("password", "wrong password"))
+    elif _use_code(session, user, code) is None:
+        problems.append(FieldError("code", "wrong code"))
+    if problems:
+        raise InvalidInput(problems, "the second factor stays on")
+    _clear_totp(session, user)
+    record(session, principal, "totp.disable", "user", user.id)
+    session.flush()
+
+
+def _clear_totp(session: Session, user: User) -> None:
+    user.totp_enabled = False
+    user.totp_secret = None
+    user.totp_last_step = None
+    user.totp_failures = 0
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
+
+
+# ------------------------------------------------------------------------------------------ accounts
+
+
+def _org_by_code(session: Session, code: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.code == code.strip().upper()))
+    if org is None:
+        raise NotFound(f"no organisation {code!r}")
+    return org
+
+
+def list_users(
+    session: Session,
+    principal: Principal,
+    org_code: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[Sequence[User], int]:
+    """Accounts an administrator (every organisation) or a contact point (its own) may see."""
+    policy.require_user_manager(principal)
+    stmt = select(User)
+    if principal.role is not Role.ADMIN:
+        stmt = stmt.where(User.org_id == principal.org_id)
+    if org_code:
+        org = _org_by_code(session, org_code)
+        if not policy.can_see_org_accounts(principal, org.id):
+            raise Forbidden("a contact point sees the accounts of its own administration only")
+        stmt = stmt.where(User.org_id == org.id)
+    if q:
+        like = f"%{q.strip().lower()}%"
+        stmt = stmt.where(or_(func.lower(User.email).like(like), func.lower(User.display_name).like(like)))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.order_by(User.org_id, User.email).offset((page - 1) * page_size).limit(page_size)
+    ).all()
+    return items, total
+
+
+def get_user(session: Session, principal: Principal, user_id: int) -> User:
+    policy.require_user_manager(principal)
+    user = session.get(User, user_id)
+    if user is None or not policy.can_see_org_accounts(principal, user.org_id):
+        raise NotFound(f"no user {user_id}")
+    return user
+
+
+def _managed_user(session: Session, principal: Principal, user_id: int) -> User:
+    user = get_user(session, principal, user_id)
+    if not policy.can_manage_user(principal, user.org_id, user.role):
+        raise Forbidden("a contact point manages the officers of its own administration only")
+    return user
+
+
+def temporary_password() -> str:
+    """A random temporary password (about 100 bits), to be changed at the next sign-in."""
+    return secrets.token_urlsafe(16)
+
+
+def admin_create_user(
+    session: Session,
+    principal: Principal,
+    org_code: str,
+    email: str,
+    display_name: str,
+    role: Role,
+    password: str | None = None,
+) -> tuple[User, str]:
+    """Create an account with a temporary password (given, or generated and returned once)."""
+    policy.require_user_manager(principal)
+    org = _org_by_code(session, org_code)
+    if not policy.can_manage_user(principal, org.id, role):
+        raise Forbidden("a contact point creates officers of its own administration only")
+    policy.require_role_fits(role, org.kind)
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise InvalidInput([FieldError("email", "not an e-mail address", value=email)])
+    password = password or temporary_password()
+    check_new_password(password, None, email, field="temporary_password")
+    user = create_user(session, org, email, display_name.strip() or email, role, password)
+    user.must_change_password = True
+    record(
+        session,
+        principal,
+        "user.create",
+        "user",
+        user.id,
+        {"email": email, "org": org.code, "role": role.value},
+    )
+    session.flush()
+    return user, password
+
+
+def change_role(session: Session, principal: Principal, user_id: int, role: Role) -> User:
+    """A permission change: platform administrators only; audited with the old and the new role."""
+    policy.require_session(principal)
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only platform administrators change roles")
+    user = get_user(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Forbidden("you cannot change your own role")
+    if user.role is role:
+        return user
+    org = session.get_one(Organisation, user.org_id)
+    policy.require_role_fits(role, org.kind)
+    if user.role is Role.ADMIN:
+        _keep_an_admin(session, user)
+    before = user.role
+    user.role = role
+    details = {"email": user.email, "from": before.value, "to": role.value}
+    record(session, principal, "user.role_change", "user", user.id, details)
+    session.flush()
+    return user
+
+
+def _keep_an_admin(session: Session, leaving: User) -> None:
+    others = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.ADMIN, User.is_active.is_(True), User.id != leaving.id)
+    )
+    if not others:
+        raise Conflict("this is the last active platform administrator")
+
+
+def set_active(session: Session, principal: Principal, user_id: int, active: bool) -> User:
+    user = _managed_user(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Forbidden("you cannot deactivate your own account")
+    if user.is_active == active:
+        return user
+    if not active and user.role is Role.ADMIN:
+        _keep_an_admin(session, user)
+    user.is_active = active
+    if not active:
+        user.session_epoch += 1
+    action = "user.activate" if active else "user.deactivate"
+    record(session, principal, action, "user", user.id, {"email": user.email})
+    session.flush()
+    return user
+
+
+def reset_password(
+    session: Session, principal: Principal, user_id: int, password: str | None = None
+) -> tuple[User, str]:
+    """Set a temporary password (given or generated, returned once); the user changes it at sign-in.
+
+    Every session of the user ends and the lock-out is lifted. The second factor stays on (see
+    :func:`reset_totp` for a lost device).
+    """
+    user = _managed_user(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Forbidden("change your own password on your account page")
+    password = password or temporary_password()
+    check_new_password(password, None, user.email, field="temporary_password")
+    _set_password(user, password, must_change=True)
+    record(session, principal, "password.reset", "user", user.id, {"email": user.email})
+    session.flush()
+    return user, password
+
+
+def reset_totp(session: Session, principal: Principal, user_id: int) -> User:
+    """Turn off a user's second factor (lost device); the user signs in with the password and enrols again."""
+    user = _managed_user(session, principal, user_id)
+    if not user.totp_enabled:
+        return user
+    _clear_totp(session, user)
+    user.session_epoch += 1
+    record(session, principal, "totp.reset", "user", user.id, {"email": user.email})
+    session.flush()
+    return user
+
+
+# ------------------------------------------------------------------------------------------ API tokens
+
+
+def list_tokens(
+    session: Session, principal: Principal, org_code: str | None = None, page: int = 1, page_size: int = 50
+) -> tuple[Sequence[ApiToken], int]:
+    policy.require_token_admin(principal)
+    stmt = select(ApiToken)
+    if org_code:
+        org = _org_by_code(session, org_code)
+        policy.require_token_manager(principal, org.id)
+        stmt = stmt.where(ApiToken.org_id == org.id)
+    else:
+        policy.require_token_manager(principal, principal.org_id)
+        if principal.role is not Role.ADMIN:
+            stmt = stmt.where(ApiToken.org_id == principal.org_id)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    items = session.scalars(
+        stmt.order_by(ApiToken.revoked_at.is_not(None), ApiToken.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return items, total
+
+
+def issue_token(
+    session: Session,
+    principal: Principal,
+    org_code: str,
+    name: str,
+    role: Role,
+    scopes: frozenset[str],
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """Create an organisation's token with a role and scopes; the secret is returned once."""
+    policy.require_token_admin(principal)
+    org = _org_by_code(session, org_code)
+    policy.require_token_manager(principal, org.id)
+    policy.require_token_role(principal, role, org.kind)
+    name = name.strip()
+    if not name:
+        raise InvalidInput([FieldError("name", "say what the token is for")])
+    if not scopes:
+        raise InvalidInput([FieldError("scopes", "grant at least one scope")])
+    unknown = scopes - ALL_SCOPES
+    if unknown:
+        raise InvalidInput([FieldError("scopes", f"unknown scopes: {', '.join(sorted(unknown))}")])
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput([FieldError("expires_on", "must be in the future")])
+    user = session.get(User, principal.user_id) if principal.user_id is not None else None
+    token, raw = create_token(session, principal, org, name, role, scopes, user=user)
+    token.expires_at = expires_at
+    session.flush()
+    return token, raw
+
+
+def get_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
+    policy.require_token_admin(principal)
+    token = session.get(ApiToken, token_id)
+    if token is None or not policy.can_see_org_accounts(principal, token.org_id):
+        raise NotFound(f"no API token {token_id}")
+    policy.require_token_manager(principal, token.org_id)
+    return token
+
+
+def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
+    token = get_token(session, principal, token_id)
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record(
+            session,
+            principal,
+            "token.revoke",
+            "api_token",
+            token.id,
+            {"prefix": token.prefix, "name": token.name},
+        )
+        session.flush()
+    return token
+
+
+def manageable_orgs(session: Session, principal: Principal) -> Sequence[Organisation]:
+    """The organisations whose accounts and tokens ``principal`` manages (for the pages' choices)."""
+    if principal.role is Role.ADMIN:
+        return session.scalars(select(Organisation).order_by(Organisation.code)).all()
+    return [session.get_one(Organisation, principal.org_id)]
+
+
+def grantable_roles(principal: Principal, tokens: bool = False) -> list[Role]:
+    """The roles ``principal`` may give to a new account (or to a token with ``tokens``)."""
+    if principal.role is Role.ADMIN:
+        return list(Role)
+    granted = policy.CONTACT_POINT_TOKEN_ROLES if tokens else policy.CONTACT_POINT_GRANTS
+    return [r for r in Role if r in granted]

@@ -145,7 +145,12 @@ def _out(db: DB, principal: CurrentPrincipal, case: service.Case) -> CaseOut:
     return service.cases_out(db, principal, op, [case])[0]
 
 
-@router.post("/operations/{code}/imports", response_model=ImportResult, status_code=201)
+@router.post(
+    "/operations/{code}/imports",
+    response_model=ImportResult,
+    status_code=201,
+    responses={200: {"model": ImportResult, "description": "The same file was imported before: nothing new"}},
+)
 async def import_file(code: str, file: UploadFile, request: Request, settings: AppSettings) -> JSONResponse:
     """Bulk import a CSV or XLSX file of seizures (template: ``GET /api/v1/import-template.csv``).
 
@@ -176,7 +181,12 @@ def _import_sync(request: Request, code: str, filename: str, data: bytes) -> tup
         session.close()
 
 
-@router.get("/import-template.csv", tags=["reporting"])
+@router.get(
+    "/import-template.csv",
+    tags=["reporting"],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The template, a CSV file"}},
+)
 def import_template() -> Response:
     """The CSV column template of bulk imports (header and one example row)."""
     return Response(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -45,6 +47,46 @@ SEIZURE_FORM_FIELDS = (
 )
 MAX_LINES = 50
 
+#: What an officer reads next to a field, in the form and in its error summary.
+FIELD_LABELS = {
+    "reference": "Your case reference",
+    "detected_on": "Detected on",
+    "office": "Office",
+    "place": "Place",
+    "transport_mode": "Transport mode",
+    "is_ecommerce": "Ordered online",
+    "channel": "Channel",
+    "departure_country": "Departure country",
+    "origin_country": "Origin country",
+    "destination_country": "Destination country",
+    "transit_countries": "Transit countries",
+    "detection_method": "Detection method",
+    "concealment": "Concealment",
+    "platform_type": "Platform type",
+    "platform_name": "Platform or marketplace",
+    "consignee_name": "Consignee",
+    "visibility": "Visibility",
+    "notes": "Notes",
+    "reason": "Reason for the correction",
+    "expected_version": "Version",
+    "seizures": "Seizures",
+}
+SEIZURE_LABELS = {
+    "commodity_code": "commodity",
+    "description": "description",
+    "brand": "brand",
+    "rights_holder": "rights holder",
+    "hs_code": "HS code",
+    "pieces": "pieces",
+    "weight_kg": "weight (kg)",
+    "value_amount": "value",
+    "currency": "currency",
+    "infringement_type": "infringement",
+    "nature": "nature",
+}
+_LINE_FIELD = re.compile(r"^s-(\d+)-(\w+)$")
+_LINE = re.compile(r"^seizure line (\d+)$")
+
 
 def form_to_payload(form: dict[str, str]) -> dict[str, Any]:
     """Flat form fields (``s-0-pieces`` …) to the nested payload of the API schemas."""
@@ -81,4 +123,34 @@ def validation_errors(e: ValidationError) -> list[FieldError]:
         else:
             name = ".".join(str(p) for p in loc) or "form"
         out.append(FieldError(name, err["msg"].removeprefix("Value error, ")))
+    return out
+
+
+def field_label(name: str) -> str:
+    """``s-0-pieces`` → ``Seizure line 1: pieces``; ``origin_country`` → ``Origin country``."""
+    m = _LINE_FIELD.match(name)
+    if m:
+        return f"Seizure line {int(m.group(1)) + 1}: {SEIZURE_LABELS.get(m.group(2), m.group(2))}"
+    if _LINE.match(name):
+        return name.capitalize()
+    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+
+
+def field_anchor(name: str) -> str:
+    """The id of the input an error is about (a whole seizure line points at its commodity)."""
+    m = _LINE.match(name)
+    if m:
+        return f"f-s-{int(m.group(1)) - 1}-commodity_code"
+    if name == "seizures":
+        return "f-s-0-commodity_code"
+    return f"f-{name}"
+
+
+def errors_by_field(errors: Sequence[FieldError]) -> dict[str, list[str]]:
+    """Error messages keyed by form field (``s-0-pieces``), and by line (``s-0``) for a whole line."""
+    out: dict[str, list[str]] = {}
+    for e in errors:
+        m = _LINE.match(e.field)
+        key = f"s-{int(m.group(1)) - 1}" if m else ("s-0" if e.field == "seizures" else e.field)
+        out.setdefault(key, []).append(e.message)
     return out

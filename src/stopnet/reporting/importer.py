@@ -6,28 +6,42 @@ nothing is written unless the whole file is clean. It is idempotent: the same fi
 recognised, and cases already imported with identical content are counted as unchanged.
 The column template is documented in docs/import-template.md and served at
 ``/api/v1/import-template.csv``.
+
+Speed (docs/benchmarks.md, "Bulk import"): every validation runs, but once per distinct content where
+it can (a case on its first row, a repeated seizure once), on plain tuples, with the cyclic garbage
+collector paused. On PostgreSQL (psycopg) the rows go in with ``COPY``: the cases while the file is still
+being checked and the seizures and versions once it is clean, all inside a savepoint that any problem
+rolls back; elsewhere Core executemany writes once the whole file is known to be clean.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import hashlib
 import io
+import re
+import threading
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from operator import itemgetter
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table as SQLTable
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
 from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.config import Settings
-from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -38,6 +52,9 @@ from stopnet.db.models import (
     Seizure,
     utcnow,
 )
+from stopnet.db.models.sharing import Audience
+from stopnet.reference import get_reference
+from stopnet.sharing import outbox
 
 from .schemas import CaseRow, ImportResult, SeizureIn
 from .service import CASE_FIELDS, operation_rule_errors, seizure_values, snapshot_of
@@ -116,8 +133,13 @@ MAX_ERRORS = 1000
 MAX_CELL = 10_000
 XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
 XLSX_MAX_RATIO = 200
+XLSX_MAX_SHEET_ROWS = 1_048_576  # Excel's own limit; also bounds empty rows a damaged sheet may claim
+XLSX_MAX_SHEET_CELLS = 30_000_000  # rows x columns read, empty cells included (bounds the work per file)
 TRUE = {"1", "true", "yes", "y", "t", "oui", "si", "x"}
 FALSE = {"0", "false", "no", "n", "f", "non", ""}
+
+
+FEED_CASE_EVENTS = 1000  # imports creating more cases announce themselves with one event (_announce)
 
 
 def template_csv() -> str:
@@ -135,6 +157,7 @@ def template_csv() -> str:
 class Table:
     header: list[str]
     rows: list[list[str]]  # data rows; row i of the file is rows[i - 2] (row 1 is the header)
+    has_nul: bool = False  # a cell holds a NUL character (XLSX only: a CSV with NUL bytes is refused)
 
 
 def _bad(message: str, field_name: str = "file") -> InvalidInput:
@@ -179,12 +202,13 @@ def _read_csv(data: bytes, max_rows: int) -> Table:
         raise _bad("the file is empty") from None
     except csv.Error as e:
         raise _bad(f"the header cannot be read as CSV: {e}") from e
-    rows = []
+    rows: list[list[str]] = []
+    append = rows.append
     try:
         for row in reader:
-            if not any(c.strip() for c in row):
+            if not "".join(row).strip():  # blank line, or only blank cells
                 continue
-            rows.append(row)
+            append(row)
             if len(rows) > max_rows:
                 raise _bad(f"the file has more than {max_rows} data rows; split it")
     except csv.Error as e:
@@ -200,35 +224,124 @@ def _read_xlsx(data: bytes, max_rows: int) -> Table:
             total = sum(i.file_size for i in z.infolist())
             if total > XLSX_MAX_UNCOMPRESSED or total > XLSX_MAX_RATIO * max(len(data), 1):
                 raise _bad("the XLSX file expands to too much data (possible zip bomb); refused")
+            # zipfile stops at each member's declared size, so the check above bounds this too
             bad = z.testzip()
             if bad is not None:
                 raise _bad(f"the XLSX file is damaged ({bad})")
+    except InvalidInput:
+        raise
     except zipfile.BadZipFile as e:
         raise _bad("the file is neither CSV text nor a valid XLSX workbook") from e
+    except Exception as e:  # zlib.error, EOFError, NotImplementedError (compression), ... on damaged zips
+        raise _bad(f"the XLSX file is damaged ({type(e).__name__})") from e
     try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many kinds on damaged files
         raise _bad(f"the XLSX workbook cannot be read: {type(e).__name__}") from e
     try:
-        ws = wb.worksheets[0]
-        it = ws.iter_rows(values_only=True)
-        try:
-            header = [_cell(c) for c in next(it)]
-        except StopIteration:
-            raise _bad("the workbook's first sheet is empty") from None
-        rows = []
-        for values in it:
-            row = [_cell(c) for c in values]
-            if not any(c.strip() for c in row):
-                continue
-            rows.append(row)
-            if len(rows) > max_rows:
-                raise _bad(f"the file has more than {max_rows} data rows; split it")
+        uncomputed = _uncomputed_cells(wb)
+        if uncomputed:
+            refs = ", ".join(uncomputed[:10]) + (", ..." if len(uncomputed) > 10 else "")
+            raise _bad(
+                f"cell{'s' if len(uncomputed) > 1 else ''} {refs} of the first sheet hold a formula without a "
+                "saved result, or an error (#REF!, #DIV/0!, ...); fix them, save the file in a spreadsheet "
+                "program (or paste the values) and import again",
+                "formula",
+            )
+        return _read_sheet(wb, max_rows)
+    except InvalidInput:
+        raise
+    except Exception as e:  # damaged sheet XML, shared strings out of range, ...
+        raise _bad(f"the XLSX workbook cannot be read: {type(e).__name__}") from e
     finally:
         wb.close()
+
+
+_FORMULA_OR_ERROR = re.compile(rb"<(?:\w+:)?f[\s>/]|\st=[\"']e[\"']")
+
+
+def _uncomputed_cells(wb: Any) -> list[str]:
+    """The first sheet's cells that hold a formula without a saved result, or an error value.
+
+    The workbook is read for the results Excel saved with its formulas (``data_only``): a formula never
+    computed (a file written by a program, not saved by a spreadsheet) reads as an empty cell, and an
+    error as its text ("#REF!"); either would be imported as something the user did not see. A quick
+    scan skips the XML parse for the usual sheet without formulas or errors.
+    """
+    # the parser openpyxl itself reads this XML with (expat: no external entities, bounded expansion)
+    from openpyxl.xml.functions import iterparse
+
+    if not wb.worksheets:
+        return []
+    path = wb.worksheets[0]._worksheet_path
+    with wb._archive.open(path) as f:
+        tail, found = b"", False
+        while chunk := f.read(1 << 20):
+            if _FORMULA_OR_ERROR.search(tail + chunk):
+                found = True
+                break
+            tail = chunk[-16:]
+    if not found:
+        return []
+    refs: list[str] = []
+    with wb._archive.open(path) as f:
+        for _, el in iterparse(f, events=("end",)):
+            if el.tag.rsplit("}", 1)[-1] != "c":
+                continue
+            kids = {k.tag.rsplit("}", 1)[-1]: k for k in el}
+            value = kids.get("v")
+            if el.get("t") == "e" or ("f" in kids and (value is None or value.text is None)):
+                refs.append(el.get("r") or "?")
+            el.clear()
+    return refs
+
+
+def _read_sheet(wb: Any, max_rows: int) -> Table:
+    if not wb.worksheets:
+        raise _bad("the workbook has no worksheet")
+    ws = wb.worksheets[0]
+    # Ignore the sheet's declared dimension (a tiny file may claim A1:XFD1048576): rows are then only as
+    # wide as their last cell, and missing rows are not padded up to the claimed last row.
+    ws.reset_dimensions()
+    it = ws.iter_rows(values_only=True)
+    try:
+        header = [_cell(c) for c in next(it)]
+    except StopIteration:
+        raise _bad("the workbook's first sheet is empty") from None
     while header and not header[-1].strip():
         header.pop()
-    return Table(header, rows)
+    width = len(header)
+    rows: list[list[str]] = []
+    nul = "\x00" in "".join(header)
+    scanned = 1
+    cells = len(header)
+    for values in it:
+        scanned += 1
+        cells += len(values)
+        if scanned > XLSX_MAX_SHEET_ROWS or cells > XLSX_MAX_SHEET_CELLS:
+            raise _bad(
+                f"the sheet is too large (more than {XLSX_MAX_SHEET_ROWS:,} rows or {XLSX_MAX_SHEET_CELLS:,} "
+                "cells, empty ones included); copy the data to a new sheet or save it as CSV"
+            )
+        if not values:
+            continue
+        extra = values[width:]
+        if extra and extra.count(None) != len(extra):
+            # cells right of the header: keep them up to the last non-empty one, so that the row is
+            # reported as too wide (the cell budget above bounds this scan)
+            last = max(i for i, v in enumerate(extra) if v is not None)
+            values = values[: width + last + 1]
+        elif extra:
+            values = values[:width]
+        row = [_cell(c) for c in values]
+        joined = "".join(row)
+        if not joined.strip():
+            continue
+        nul = nul or "\x00" in joined
+        rows.append(row)
+        if len(rows) > max_rows:
+            raise _bad(f"the file has more than {max_rows} data rows; split it")
+    return Table(header, rows, nul)
 
 
 def _cell(value: Any) -> str:
@@ -255,19 +368,22 @@ class ParsedCase:
     fields: CaseRow
     raw_key: tuple[str, ...]
     seizures: list[SeizureIn] = field(default_factory=list)
+    # rows whose seizure cells are not validated yet: (row number, the row's cells in COLUMNS order)
+    pending: list[tuple[int, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
 
 def _normalise_header(header: list[str]) -> tuple[dict[str, int], list[FieldError]]:
-    errors = []
+    errors: list[FieldError] = []
     index: dict[str, int] = {}
     for i, name in enumerate(header):
         key = name.strip().lower().replace(" ", "_").replace("-", "_")
         if not key:
             continue
         if key not in COLUMNS:
-            errors.append(FieldError(name, "unknown column (see the import template)", row=1))
+            if len(errors) < MAX_ERRORS:  # a header of a million junk cells must not list them all
+                errors.append(FieldError(name[:100], "unknown column (see the import template)", row=1))
         elif key in index:
-            errors.append(FieldError(name, "column appears twice", row=1))
+            errors.append(FieldError(name[:100], "column appears twice", row=1))
         else:
             index[key] = i
     for req in REQUIRED:
@@ -295,47 +411,155 @@ def _errors_from(e: ValidationError, row: int, raw: dict[str, str]) -> list[Fiel
     return out
 
 
-def parse_rows(table: Table, op: Operation) -> tuple[list[ParsedCase], list[FieldError]]:
+_N_CASE = len(CASE_COLUMNS)
+_CASE_VALUE_COLUMNS = CASE_COLUMNS[1:]  # without case_reference
+
+
+def parse_rows(
+    table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | None = None
+) -> tuple[list[ParsedCase], list[FieldError]]:
+    """Validate every row and group the rows into cases: the cases (seizures validated) and every
+    problem found, row by row. ``on_case`` is called as in :func:`_parse`."""
+    parse = _parse(table, op, on_case)
+    parse.validate_all()
+    parse.errors.sort(key=lambda e: e.row or 0)
+    return parse.cases, parse.errors
+
+
+class _SeizureCells:
+    """Validates the seizure cells of rows, once per distinct content (a seizure key seen before reuses
+    the earlier result); problems are recorded with their row and field."""
+
+    def __init__(self, index: dict[str, int]) -> None:
+        self.positions = {k: COLUMNS.index(k) for k in index}
+        self.seen: dict[tuple[str, ...], SeizureIn | ValidationError] = {}
+
+    def raw(self, full: tuple[str, ...]) -> dict[str, str]:
+        """The row's cells by column name, for the columns the file has."""
+        return {k: full[i] for k, i in self.positions.items()}
+
+    def __call__(self, n: int, full: tuple[str, ...], errors: list[FieldError]) -> SeizureIn | None:
+        skey = full[_N_CASE:]
+        seizure = self.seen.get(skey)
+        if seizure is None:
+            try:
+                seizure = SeizureIn.model_validate(
+                    {k: v for k, v in zip(SEIZURE_COLUMNS, skey, strict=True) if v}
+                )
+            except ValidationError as e:
+                seizure = e
+            self.seen[skey] = seizure
+        if isinstance(seizure, ValidationError):
+            errors.extend(_errors_from(seizure, n, self.raw(full)))
+            return None
+        return seizure
+
+
+@dataclass
+class _Parse:
+    """What :func:`_parse` found. Seizure cells are validated afterwards (:meth:`validate_case`,
+    :meth:`validate_all`), so that an import can validate them while the database inserts the cases."""
+
+    cases: list[ParsedCase]
+    errors: list[FieldError]
+    seizure: _SeizureCells | None = None
+    orphans: list[tuple[int, tuple[str, ...]]] = field(default_factory=list)  # rows of no valid case
+
+    def validate_case(self, p: ParsedCase) -> bool:
+        """Validate the seizure cells of ``p``'s rows (into ``p.seizures``); False if any is wrong."""
+        assert self.seizure is not None
+        ok = True
+        for n, full in p.pending:
+            if len(self.errors) >= MAX_ERRORS:
+                return False
+            s = self.seizure(n, full, self.errors)
+            if s is None:
+                ok = False
+            else:
+                p.seizures.append(s)
+        p.pending = []
+        return ok
+
+    def validate_all(self) -> None:
+        """Validate every row's seizure cells not validated yet (to report every problem)."""
+        if self.seizure is None:
+            return
+        for p in self.cases:
+            self.validate_case(p)
+        for n, full in self.orphans:
+            if len(self.errors) >= MAX_ERRORS:
+                break
+            self.seizure(n, full, self.errors)
+        self.orphans = []
+
+
+def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | None = None) -> _Parse:
+    """Check every row and group the rows into cases; seizure cells are left for :class:`_Parse`.
+
+    A row is turned into one tuple of its stripped cells in ``COLUMNS`` order ("" for a column the file
+    lacks); its first ``len(CASE_COLUMNS)`` cells are the case key, the rest the seizure cells. A case is
+    validated once, on its first row (its other rows only have to carry the same case key); dicts and
+    error values are only built for bad rows. ``on_case`` is called with each new, valid case on its
+    first row, as long as no problem was found.
+    """
     index, errors = _normalise_header(table.header)
     if errors:
-        return [], errors
+        return _Parse([], errors)
     if not table.rows:
-        return [], [FieldError("file", "the file has a header but no data rows")]
+        return _Parse([], [FieldError("file", "the file has a header but no data rows")])
+    width = len(table.header)
+    pick = itemgetter(*(index.get(c, width) for c in COLUMNS))  # position ``width`` is a padding ""
+    seizure = _SeizureCells(index)
+    raw_of = seizure.raw
     cases: dict[str, ParsedCase] = {}
+    orphans: list[tuple[int, tuple[str, ...]]] = []
     seen_rows: dict[tuple[str, ...], int] = {}
+    pad = [""]
     for n, cells in enumerate(table.rows, start=2):
         if len(errors) >= MAX_ERRORS:
             break
-        if len(cells) > len(table.header) and any(c.strip() for c in cells[len(table.header) :]):
-            errors.append(FieldError("row", f"{len(cells)} cells but the header has {len(table.header)}", n))
+        if len(cells) != width:
+            if len(cells) > width:
+                if any(c.strip() for c in cells[width:]):
+                    errors.append(FieldError("row", f"{len(cells)} cells but the header has {width}", n))
+                    continue
+                cells = cells[:width]
+            else:
+                cells = cells + [""] * (width - len(cells))
+        full: tuple[str, ...] = tuple(map(str.strip, pick(cells + pad)))
+        if max(map(len, full)) > MAX_CELL:
+            errors.extend(
+                FieldError(k, f"cell longer than {MAX_CELL} characters", n)
+                for k, v in raw_of(full).items()
+                if len(v) > MAX_CELL
+            )
             continue
-        raw = {k: (cells[i].strip() if i < len(cells) else "") for k, i in index.items()}
-        too_long = [k for k, v in raw.items() if len(v) > MAX_CELL]
-        if too_long:
-            errors.extend(FieldError(k, f"cell longer than {MAX_CELL} characters", n) for k in too_long)
+        if table.has_nul and "\x00" in "".join(full):
+            errors.extend(
+                FieldError(k, "the cell contains a NUL character", n)
+                for k, v in raw_of(full).items()
+                if "\x00" in v
+            )
             continue
-        full = tuple(raw.get(c, "") for c in COLUMNS)
-        if full in seen_rows:
-            errors.append(FieldError("row", f"duplicate of row {seen_rows[full]}", n))
+        first = seen_rows.setdefault(full, n)
+        if first != n:
+            errors.append(FieldError("row", f"duplicate of row {first}", n))
             continue
-        seen_rows[full] = n
-        ref = raw["case_reference"]
+        ref = full[0]
         if not ref:
             errors.append(FieldError("case_reference", "required", n))
             continue
-        try:
-            seizure = SeizureIn.model_validate({k: raw[k] for k in SEIZURE_COLUMNS if raw.get(k, "") != ""})
-        except ValidationError as e:
-            errors.extend(_errors_from(e, n, raw))
-            seizure = None
-        case_key = tuple(raw.get(c, "") for c in CASE_COLUMNS)
+        case_key = full[:_N_CASE]
         parsed = cases.get(ref)
         if parsed is None:
-            case_fields = _case_fields(raw, n, errors, op)
+            case_fields = _case_fields(case_key, n, errors, op, partial(raw_of, full))
             if case_fields is None:
+                orphans.append((n, full))
                 continue
             parsed = ParsedCase(ref, [], case_fields, case_key)
             cases[ref] = parsed
+            if on_case is not None and not errors:
+                on_case(parsed)
         elif case_key != parsed.raw_key:
             differing = [c for c, a, b in zip(CASE_COLUMNS, case_key, parsed.raw_key, strict=True) if a != b]
             errors.append(
@@ -344,28 +568,33 @@ def parse_rows(table: Table, op: Operation) -> tuple[list[ParsedCase], list[Fiel
                     f"case {ref!r} has different case columns ({', '.join(differing)}) than on row "
                     f"{parsed.rows[0]}; a case's rows must agree",
                     n,
-                    raw.get(differing[0]),
+                    raw_of(full).get(differing[0]),
                 )
             )
+            orphans.append((n, full))
             continue
         parsed.rows.append(n)
-        if seizure is not None:
-            parsed.seizures.append(seizure)
-    return list(cases.values()), errors
+        parsed.pending.append((n, full))
+    return _Parse(list(cases.values()), errors, seizure, orphans)
 
 
-def _case_fields(raw: dict[str, str], n: int, errors: list[FieldError], op: Operation) -> CaseRow | None:
-    values: dict[str, Any] = {
-        k: raw[k] for k in CASE_COLUMNS if raw.get(k, "") != "" and k != "case_reference"
-    }
+def _case_fields(
+    case_key: tuple[str, ...],
+    n: int,
+    errors: list[FieldError],
+    op: Operation,
+    raw: Callable[[], dict[str, str]],
+) -> CaseRow | None:
+    values: dict[str, Any] = {k: v for k, v in zip(_CASE_VALUE_COLUMNS, case_key[1:], strict=True) if v}
     if "is_ecommerce" in values:
         values["is_ecommerce"] = _bool(values["is_ecommerce"])
+    values["reference"] = case_key[0]
     try:
-        fields = CaseRow.model_validate({"reference": raw["case_reference"], **values})
+        fields = CaseRow.model_validate(values)
     except ValidationError as e:
         errors.extend(
-            x if x.field != "reference" else FieldError("case_reference", x.message, n, raw["case_reference"])
-            for x in _errors_from(e, n, raw)
+            x if x.field != "reference" else FieldError("case_reference", x.message, n, case_key[0])
+            for x in _errors_from(e, n, raw())
         )
         return None
     rule_errors = operation_rule_errors(op, fields, n)
@@ -379,13 +608,18 @@ def _case_fields(raw: dict[str, str], n: int, errors: list[FieldError], op: Oper
 def import_seizures(
     session: Session, principal: Principal, op: Operation, filename: str, data: bytes, settings: Settings
 ) -> ImportResult:
-    """Validate the whole file, then write it in one go (the caller commits)."""
+    """Check the whole file and write it, all or nothing; the caller commits.
+
+    Raises :class:`InvalidInput` listing every problem (row, field, why) and leaves nothing written;
+    :class:`Conflict` if a concurrent writer took one of the references meanwhile.
+    """
     policy.require_reporter(session, principal, op.id)
     if not principal.has_scope("import"):
         raise InvalidInput([FieldError("token", "this API token lacks the scope import")])
     if len(data) > settings.max_upload_bytes:
         raise _bad(f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
     sha = hashlib.sha256(data).hexdigest()
+    _lock_imports(session, op, principal)
     batch = session.scalar(
         select(ImportBatch).where(
             ImportBatch.operation_id == op.id,
@@ -404,33 +638,21 @@ def import_seizures(
             rows_unchanged=batch.row_count,
             already_imported=True,
         )
+    with _gc_paused():
+        return _import(session, principal, op, filename, data, settings, sha)
+
+
+def _import(
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    filename: str,
+    data: bytes,
+    settings: Settings,
+    sha: str,
+) -> ImportResult:
     table = read_table(filename, data, settings.max_import_rows)
-    parsed, errors = parse_rows(table, op)
-    existing = _existing_snapshots(session, op, principal, [p.reference for p in parsed])
-    new_cases: list[ParsedCase] = []
-    unchanged_rows = 0
-    for p in parsed:
-        if p.reference in existing:
-            if _same(existing[p.reference], p, op):
-                unchanged_rows += len(p.rows)
-            else:
-                errors.append(
-                    FieldError(
-                        "case_reference",
-                        "a case with this reference was already reported with different content; "
-                        "send a correction instead of re-importing",
-                        p.rows[0],
-                        p.reference,
-                    )
-                )
-        else:
-            new_cases.append(p)
-    if errors:
-        errors.sort(key=lambda e: (e.row or 0, e.field))
-        n = len(errors)
-        raise InvalidInput(
-            errors[:MAX_ERRORS], f"{n} problem{'s' if n != 1 else ''} found; nothing was imported"
-        )
+    stored = _stored_references(session, op, principal)
     batch = ImportBatch(
         operation_id=op.id,
         org_id=principal.org_id,
@@ -439,12 +661,64 @@ def import_seizures(
         row_count=len(table.rows),
         created_by_id=principal.user_id,
     )
-    session.add(batch)
-    session.flush()
-    seizures_created = _write(session, principal, op, new_cases, batch.id)
+    copier = _Copier.for_session(session, principal, op, stored)
+    savepoint = session.begin_nested() if copier is not None else None
+    try:
+        if copier is not None:
+            # PostgreSQL: the batch first, then the case rows are sent while the file is still being
+            # checked (the server inserts them meanwhile), the seizures once their cells are valid;
+            # any problem rolls the savepoint back
+            session.add(batch)
+            session.flush()
+            with copier.cases(batch.id, _count_new_references(table, stored)) as on_case:
+                parse = _parse(table, op, on_case)
+        else:
+            parse = _parse(table, op)
+        errors = parse.errors
+        repeated = [p for p in parse.cases if p.reference in stored]  # compared with the stored cases
+        for p in repeated:
+            parse.validate_case(p)
+        if repeated and copier is not None:
+            copier.wait()  # before using the connection again
+        new_cases, unchanged_rows = _compare_with_stored(session, op, principal, parse.cases, stored, errors)
+        if errors or copier is None:
+            parse.validate_all()
+        seizures_created = 0
+        if not errors:
+            if copier is not None:
+                seizures_created = copier.rest(new_cases, parse)
+            else:
+                session.add(batch)
+                session.flush()
+                seizures_created = _write(session, principal, op, new_cases, batch.id)
+        if errors:
+            errors.sort(key=lambda e: (e.row or 0, e.field))
+            n = len(errors)
+            raise InvalidInput(
+                errors[:MAX_ERRORS], f"{n} problem{'s' if n != 1 else ''} found; nothing was imported"
+            )
+    except IntegrityError as e:
+        if copier is not None:
+            copier.wait(quiet=True)
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
+        # only a concurrent writer gets here (imports of one organisation are serialised on PostgreSQL)
+        raise Conflict(
+            "another import or case with the same references was saved at the same time; "
+            "nothing was imported: import the file again"
+        ) from e
+    except BaseException:
+        if copier is not None:
+            copier.wait(quiet=True)
+        if savepoint is not None and savepoint.is_active:
+            savepoint.rollback()
+        raise
+    if savepoint is not None:
+        savepoint.commit()
     batch.cases_created = len(new_cases)
     batch.seizures_created = seizures_created
     batch.rows_unchanged = unchanged_rows
+    _announce(session, op, principal, batch.id, len(new_cases))
     record(
         session,
         principal,
@@ -466,13 +740,148 @@ def import_seizures(
     )
 
 
+def _announce(session: Session, op: Operation, principal: Principal, batch_id: int, created: int) -> None:
+    """Put the imported cases on the live feed, in the import's transaction (sharing/outbox.py).
+
+    Up to :data:`FEED_CASE_EVENTS` new cases, one ``case.created`` event each, as for a case reported by
+    form or API. A larger back-office load is announced by one ``import.completed`` event to the
+    importing administration (counts only): tens of thousands of per-case events would hold the feed's
+    subscribers and the import's commit for no situational gain; dashboards show the cases on reload.
+    """
+    if created == 0:
+        return
+    if created <= FEED_CASE_EVENTS:
+        cases = session.scalars(
+            select(Case)
+            .where(Case.import_batch_id == batch_id)
+            .order_by(Case.id)
+            .options(selectinload(Case.seizures))
+        ).all()
+        for case in cases:
+            outbox.emit_case(session, "case.created", case)
+        return
+    outbox.emit(
+        session,
+        "import.completed",
+        operation_id=op.id,
+        audience=Audience.ORGS,
+        org_ids=[principal.org_id],
+        payload={"operation": op.code, "import": {"batch_id": batch_id, "cases": created}},
+    )
+
+
+def _compare_with_stored(
+    session: Session,
+    op: Operation,
+    principal: Principal,
+    parsed: list[ParsedCase],
+    stored: set[str],
+    errors: list[FieldError],
+) -> tuple[list[ParsedCase], int]:
+    """Split the parsed cases into new ones and ones already stored with the same content (whose rows are
+    counted as unchanged); a stored case with other content is an error."""
+    existing = _existing_snapshots(
+        session, op, principal, [p.reference for p in parsed if p.reference in stored]
+    )
+    new_cases: list[ParsedCase] = []
+    unchanged_rows = 0
+    for p in parsed:
+        if p.reference in existing:
+            if _same(existing[p.reference], p, op):
+                unchanged_rows += len(p.rows)
+            else:
+                errors.append(
+                    FieldError(
+                        "case_reference",
+                        "a case with this reference was already reported with different content; "
+                        "send a correction instead of re-importing",
+                        p.rows[0],
+                        p.reference,
+                    )
+                )
+        else:
+            new_cases.append(p)
+    return new_cases, unchanged_rows
+
+
+def _count_new_references(table: Table, stored: set[str]) -> int:
+    """How many cases the file would create: its distinct references not stored yet (an upper bound
+    when the file has errors, which then imports nothing)."""
+    index, errors = _normalise_header(table.header)
+    i = index.get("case_reference")
+    if errors or i is None:
+        return 0
+    refs = {cells[i].strip() for cells in table.rows if i < len(cells)}
+    refs.discard("")
+    return len(refs - stored)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while an import runs (it makes next to no reference cycles).
+
+    An import allocates millions of small tracked objects (row tuples, pydantic models, dicts) that all
+    stay alive until it ends; the collector would walk them again and again for nothing, which more than
+    doubled the parse time. Reference counting still frees everything as usual. Nested or concurrent
+    imports (threads of the web server) share the pause; the last to finish restores the collector.
+    """
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_IMPORT_LOCK_SPACE = 740_251_002  # first key of the advisory locks that serialise imports (audit: ..001)
+
+
+def _lock_imports(session: Session, op: Operation, principal: Principal) -> None:
+    """PostgreSQL: one import at a time per operation and organisation, until the transaction ends.
+
+    Without it, two uploads of the same file at the same moment both pass the SHA-256 and reference
+    checks and the second fails on a unique constraint; with it the second waits, then sees the first.
+    (SQLite has a single writer anyway.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        key = (op.id * 1_000_003 + (principal.org_id or 0)) % 2_147_483_647
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(CAST(:space AS integer), CAST(:key AS integer))"),
+            {"space": _IMPORT_LOCK_SPACE, "key": key},
+        )
+
+
+def _stored_references(session: Session, op: Operation, principal: Principal) -> set[str]:
+    """The references of the cases this organisation already reported in ``op`` (one query)."""
+    return set(
+        session.scalars(
+            select(Case.reference).where(
+                Case.operation_id == op.id, Case.reporting_org_id == principal.org_id
+            )
+        ).all()
+    )
+
+
 def _existing_snapshots(
     session: Session, op: Operation, principal: Principal, refs: Iterable[str]
 ) -> dict[str, dict[str, Any]]:
+    """Latest snapshots of this organisation's cases in ``op`` with these references."""
+    refs = sorted(set(refs))
     out: dict[str, dict[str, Any]] = {}
-    refs = list(refs)
-    for i in range(0, len(refs), 1000):
-        chunk = refs[i : i + 1000]
+    for i in range(0, len(refs), 500):
+        chunk = refs[i : i + 500]
         rows = session.execute(
             select(Case.reference, CaseVersion.snapshot)
             .join(CaseVersion, (CaseVersion.case_id == Case.id) & (CaseVersion.version == Case.version))
@@ -487,14 +896,42 @@ def _existing_snapshots(
 
 
 def _snapshot_for(p: ParsedCase, op: Operation, status: CaseStatus) -> dict[str, Any]:
+    """The snapshot :func:`service.snapshot_of` takes of the case these rows create (the reference;
+    :func:`_snapshot` builds the same dict faster, and the tests hold them equal)."""
     values = _case_row(p, op)
     seizures = [seizure_values(s) for s in p.seizures]
     fake = _FakeCase(values, seizures, p.reference, status)
     return snapshot_of(fake)  # type: ignore[arg-type]
 
 
+_CASE_FIELD_SET: set[str] = set(CASE_FIELDS)  # never changed
+
+
+def _snapshot(
+    p: ParsedCase,
+    op: Operation,
+    status: CaseStatus,
+    seizure_json: Callable[[SeizureIn], dict[str, Any]],
+    case_json: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What :func:`_snapshot_for` returns, from pydantic's JSON-mode dumps (dates ISO, decimals ``str``);
+    ``case_json`` is the case fields' dump when the caller already has it."""
+    f = p.fields
+    snap = dict(case_json) if case_json is not None else f.model_dump(mode="json", include=_CASE_FIELD_SET)
+    snap["reference"] = p.reference
+    snap["status"] = status.value
+    snap["visibility"] = (f.visibility or op.default_visibility).value
+    snap["transit_countries"] = ",".join(f.transit_countries)
+    snap["seizures"] = [{"line_no": i, **seizure_json(s)} for i, s in enumerate(p.seizures, start=1)]
+    return snap
+
+
+def _seizure_json(s: SeizureIn) -> dict[str, Any]:
+    return s.model_dump(mode="json")
+
+
 def _same(snapshot: dict[str, Any], p: ParsedCase, op: Operation) -> bool:
-    mine = _snapshot_for(p, op, CaseStatus(snapshot["status"]))
+    mine = _snapshot(p, op, CaseStatus(snapshot["status"]), _seizure_json)
     return {k: v for k, v in mine.items() if k != "status"} == {
         k: v for k, v in snapshot.items() if k != "status"
     }
@@ -524,64 +961,329 @@ def _case_row(p: ParsedCase, op: Operation) -> dict[str, Any]:
     return values
 
 
+def _new_case_values(
+    session: Session, principal: Principal, op: Operation, batch_id: int, now: dt.datetime
+) -> Callable[[ParsedCase], dict[str, Any]]:
+    """The column values of a new case_report row, for a parsed case."""
+    org = session.get_one(Organisation, principal.org_id)
+    common = {
+        "operation_id": op.id,
+        "reporting_org_id": org.id,
+        "status": CaseStatus.SUBMITTED,
+        "version": 1,
+        "reporting_country": org.country_code or "",
+        "region_code": org.region_code,
+        "created_by_id": principal.user_id,
+        "submitted_at": now,
+        "import_batch_id": batch_id,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+    def values(p: ParsedCase) -> dict[str, Any]:
+        return _case_row(p, op) | common | {"reference": p.reference}
+
+    return values
+
+
+class _Dumps:
+    """Each distinct seizure dumped once: its column values and its snapshot (JSON-mode) form."""
+
+    def __init__(self) -> None:
+        self._done: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+    def __call__(self, s: SeizureIn) -> tuple[dict[str, Any], dict[str, Any]]:
+        d = self._done.get(id(s))
+        if d is None:
+            d = self._done[id(s)] = (seizure_values(s), s.model_dump(mode="json"))
+        return d
+
+    def json(self, s: SeizureIn) -> dict[str, Any]:
+        return self(s)[1]
+
+
 def _write(
     session: Session, principal: Principal, op: Operation, cases: list[ParsedCase], batch_id: int
 ) -> int:
+    """Insert the cases, their seizures and their first versions with Core executemany (``INSERT ...
+    RETURNING`` for the case ids); plain dicts, never ORM objects. Returns the number of seizures."""
     if not cases:
         return 0
-    org = session.get_one(Organisation, principal.org_id)
     now = utcnow()
-    case_rows = []
-    for p in cases:
-        row = _case_row(p, op)
-        row.update(
-            operation_id=op.id,
-            reporting_org_id=org.id,
-            reference=p.reference,
-            status=CaseStatus.SUBMITTED,
-            version=1,
-            reporting_country=org.country_code or "",
-            region_code=org.region_code,
-            created_by_id=principal.user_id,
-            submitted_at=now,
-            import_batch_id=batch_id,
-            created_at=now,
-            updated_at=now,
-        )
-        case_rows.append(row)
+    case_values = _new_case_values(session, principal, op, batch_id, now)
+    dump = _Dumps()
+    connection = session.connection()
     ids: list[int] = []
-    for i in range(0, len(case_rows), 5000):
-        result = session.execute(
-            insert(Case).returning(Case.id, sort_by_parameter_order=True), case_rows[i : i + 5000]
+    case_table = cast(SQLTable, Case.__table__)
+    for i in range(0, len(cases), 5000):
+        result = connection.execute(
+            insert(case_table).returning(case_table.c.id, sort_by_parameter_order=True),
+            [case_values(p) for p in cases[i : i + 5000]],
         )
         ids.extend(result.scalars().all())
-    seizure_rows = []
-    version_rows = []
-    for case_id, p in zip(ids, cases, strict=True):
-        for line, s in enumerate(p.seizures, start=1):
-            seizure_rows.append(
-                {
-                    "case_id": case_id,
-                    "operation_id": op.id,
-                    "line_no": line,
-                    "created_at": now,
-                    "updated_at": now,
-                    **seizure_values(s),
-                }
-            )
-        version_rows.append(
-            {
-                "case_id": case_id,
-                "version": 1,
-                "action": "import",
-                "reason": "",
-                "snapshot": _snapshot_for(p, op, CaseStatus.SUBMITTED),
-                "changed_by_id": principal.user_id,
-                "changed_at": now,
-            }
-        )
+    seizure_common = {"operation_id": op.id, "created_at": now, "updated_at": now}
+    seizure_rows = [
+        {"case_id": case_id, "line_no": line, **seizure_common, **dump(s)[0]}
+        for case_id, p in zip(ids, cases, strict=True)
+        for line, s in enumerate(p.seizures, start=1)
+    ]
+    version_rows = [
+        {
+            "case_id": case_id,
+            "version": 1,
+            "action": "import",
+            "reason": "",
+            "snapshot": _snapshot(p, op, CaseStatus.SUBMITTED, dump.json),
+            "changed_by_id": principal.user_id,
+            "changed_at": now,
+        }
+        for case_id, p in zip(ids, cases, strict=True)
+    ]
     for i in range(0, len(seizure_rows), 10000):
-        session.execute(insert(Seizure), seizure_rows[i : i + 10000])
+        connection.execute(insert(cast(SQLTable, Seizure.__table__)), seizure_rows[i : i + 10000])
     for i in range(0, len(version_rows), 10000):
-        session.execute(insert(CaseVersion), version_rows[i : i + 10000])
+        connection.execute(insert(cast(SQLTable, CaseVersion.__table__)), version_rows[i : i + 10000])
     return len(seizure_rows)
+
+
+class _Copier:
+    """PostgreSQL with psycopg: ``COPY`` the rows in the session's transaction.
+
+    The case rows are streamed while :func:`_parse` is still checking the file (ids drawn from the
+    sequence beforehand), so that the server inserts them while Python parses; the seizures and the
+    first versions follow once the whole file is known to be clean. PostgreSQL checks the foreign keys of
+    a COPY's rows when it ends: that end runs in a background thread while Python validates the seizure
+    cells, then builds the snapshots (:meth:`wait` joins it). The caller wraps it all in a savepoint: a
+    problem found later rolls back what was sent.
+
+    COPY's text format sends every value as text, so the rows are built from pydantic's JSON-mode dumps
+    (dates ISO, decimals as ``str(Decimal)``), the very dicts the version snapshots are made of, and the
+    timestamps are formatted once.
+    """
+
+    def __init__(self, session: Session, principal: Principal, op: Operation, stored: set[str]) -> None:
+        self.session = session
+        self.principal = principal
+        self.op = op
+        self.stored = stored
+        self.now = utcnow()
+        self.ids: dict[str, int] = {}
+        self.case_json: dict[str, dict[str, Any]] = {}
+        self._seizure_json: dict[int, dict[str, Any]] = {}  # id(SeizureIn) -> its JSON-mode dump
+        self._ending: _Background | None = None
+
+    @classmethod
+    def for_session(
+        cls, session: Session, principal: Principal, op: Operation, stored: set[str]
+    ) -> _Copier | None:
+        dialect = session.get_bind().dialect
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            return cls(session, principal, op, stored)
+        return None
+
+    def _raw(self) -> Any:
+        return self.session.connection().connection.driver_connection
+
+    @staticmethod
+    def _copy(cur: Any, table: str, columns: list[str]) -> Any:
+        from psycopg import sql
+
+        return cur.copy(
+            sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
+        )
+
+    def seizure_json(self, s: SeizureIn) -> dict[str, Any]:
+        d = self._seizure_json.get(id(s))
+        if d is None:
+            d = self._seizure_json[id(s)] = s.model_dump(mode="json")
+        return d
+
+    @contextmanager
+    def cases(self, batch_id: int, n: int) -> Iterator[Callable[[ParsedCase], None]]:
+        """COPY of the case rows, open while the body runs: the callback sends one new case."""
+        import psycopg
+        from psycopg import sql
+
+        op, principal = self.op, self.principal
+        org = self.session.get_one(Organisation, principal.org_id)
+        now = self.now.isoformat()
+        default_visibility = op.default_visibility
+        # everything the callback needs, read now: nothing may query the database while the COPY is open
+        _ = (op.id, op.starts_on, op.ends_on)
+        tail_columns = [
+            "reference",
+            "operation_id",
+            "reporting_org_id",
+            "status",
+            "version",
+            "reporting_country",
+            "region_code",
+            "created_by_id",
+            "submitted_at",
+            "import_batch_id",
+            "created_at",
+            "updated_at",
+            "transit_countries",
+            "visibility",
+        ]
+        tail = (
+            op.id,
+            org.id,
+            CaseStatus.SUBMITTED.value,
+            1,
+            org.country_code or "",
+            org.region_code,
+            principal.user_id,
+            now,
+            batch_id,
+            now,
+            now,
+        )
+        raw = self._raw()
+        with ExitStack() as stack:  # on an error, closed here: the COPY is abandoned
+            try:
+                cur = stack.enter_context(raw.cursor())
+                cur.execute(
+                    sql.SQL(
+                        "SELECT nextval(pg_get_serial_sequence({}, 'id')) FROM generate_series(1, %s)"
+                    ).format(sql.Literal(Case.__tablename__)),
+                    (n,),
+                )
+                free = iter([r[0] for r in cur.fetchall()])
+                cp: Any = None
+                ids, stored, case_json = self.ids, self.stored, self.case_json
+
+                def send(p: ParsedCase) -> None:
+                    nonlocal cp
+                    if p.reference in stored:
+                        return  # compared with the stored case afterwards
+                    f = p.fields
+                    cj = case_json[p.reference] = f.model_dump(mode="json", include=_CASE_FIELD_SET)
+                    if cp is None:
+                        columns = ["id", *cj, *tail_columns]
+                        cp = stack.enter_context(self._copy(cur, Case.__tablename__, columns))
+                    case_id = ids[p.reference] = next(free)
+                    visibility = (f.visibility or default_visibility).value
+                    transit = ",".join(f.transit_countries)
+                    cp.write_row((case_id, *cj.values(), p.reference, *tail, transit, visibility))
+
+                yield send
+            except psycopg.errors.IntegrityError as e:
+                raise IntegrityError("COPY case_report", None, e) from e
+            # the server checks the foreign keys of all the rows when the COPY ends: let it do that
+            # while Python goes on (see wait)
+            self._end_in_background(stack)
+
+    def _end_in_background(self, stack: ExitStack) -> None:
+        self._ending = _Background(stack.pop_all().close)
+
+    def wait(self, *, quiet: bool = False) -> None:
+        """Wait until the COPY ended in the background is done (re-raising its error unless ``quiet``).
+        Nothing else may use the connection meanwhile (it would wait for psycopg's lock anyway)."""
+        import psycopg
+
+        ending, self._ending = self._ending, None
+        if ending is None:
+            return
+        try:
+            ending.wait()
+        except psycopg.errors.IntegrityError as e:
+            if not quiet:
+                raise IntegrityError("COPY", None, e) from e
+        except BaseException:
+            if not quiet:
+                raise
+
+    def rest(self, cases: list[ParsedCase], parse: _Parse) -> int:
+        """COPY the seizures and first versions of the new cases (all sent by :meth:`cases`), once their
+        seizure cells are validated (while the server ends the COPY of the cases). Returns the number of
+        seizures, or 0 when a cell is wrong: then nothing more is sent, every row is still validated so
+        that the problems are all in ``parse.errors``, and the caller refuses the file (rolls back)."""
+        import psycopg
+        from pydantic_core import to_json
+
+        if not cases:
+            self.wait()
+            return 0
+        if len(cases) != len(self.ids):  # every new case was sent, and only those
+            raise RuntimeError(f"{len(self.ids)} cases sent for {len(cases)} new cases")
+        clean = True
+        for p in cases:
+            clean = parse.validate_case(p) and clean
+        self.wait()
+        if not clean:
+            return 0
+        op, user_id, seizure_json = self.op, self.principal.user_id, self.seizure_json
+        now = self.now.isoformat()
+        group = {code: c.group for code, c in get_reference().commodities.items()}  # as seizure_values()
+        head = ("case_id", "line_no", "operation_id", "created_at", "updated_at")
+        seizure_columns = [*head, *SeizureIn.model_fields, "commodity_group"]
+        version_columns = [
+            "case_id",
+            "version",
+            "action",
+            "reason",
+            "snapshot",
+            "changed_by_id",
+            "changed_at",
+        ]
+        ids = self.ids
+        n = 0
+        try:
+            with ExitStack() as stack:
+                cur = stack.enter_context(self._raw().cursor())
+                cp = stack.enter_context(self._copy(cur, Seizure.__tablename__, seizure_columns))
+                for p in cases:
+                    case_id = ids[p.reference]
+                    for line, s in enumerate(p.seizures, start=1):
+                        sj = seizure_json(s)
+                        cp.write_row((case_id, line, op.id, now, now, *sj.values(), group[s.commodity_code]))
+                        n += 1
+                self._end_in_background(stack)
+            # the snapshots, while the server checks the seizures
+            versions = [
+                (
+                    ids[p.reference],
+                    1,
+                    "import",
+                    "",
+                    to_json(
+                        _snapshot(p, op, CaseStatus.SUBMITTED, seizure_json, self.case_json[p.reference])
+                    ).decode(),
+                    user_id,
+                    now,
+                )
+                for p in cases
+            ]
+            self.wait()
+            with (
+                self._raw().cursor() as cur,
+                self._copy(cur, CaseVersion.__tablename__, version_columns) as cp,
+            ):
+                for v in versions:
+                    cp.write_row(v)
+        except psycopg.errors.IntegrityError as e:
+            raise IntegrityError("COPY", None, e) from e
+        return n
+
+
+class _Background:
+    """One call run in a thread; :meth:`wait` joins it and re-raises what it raised."""
+
+    def __init__(self, fn: Callable[[], Any]) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(fn,), name="stopnet-import-copy", daemon=True)
+        self.thread.start()
+
+    def _run(self, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except BaseException as e:  # handed to wait()
+            self.error = e
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

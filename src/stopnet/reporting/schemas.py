@@ -45,9 +45,14 @@ def _countries(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         value = [v for v in value.replace(";", ",").replace(" ", ",").split(",") if v]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        # a TypeError here would escape validation as a server error
+        raise ValueError(
+            "a list of country codes (ISO 3166 alpha-2), or one text of codes separated by , or ;"
+        )
     out = []
     for v in value:
-        c = _country(str(v))
+        c = _country(v)
         assert c is not None
         out.append(c)
     if len(out) > 10:

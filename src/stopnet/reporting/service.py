@@ -30,6 +30,7 @@ from stopnet.db.models import (
     utcnow,
 )
 from stopnet.reference import get_reference
+from stopnet.sharing import outbox
 
 from .schemas import (
     CaseAttributes,
@@ -142,6 +143,7 @@ def create_case(
     session.flush()
     _snapshot(session, principal, case, "create")
     record(session, principal, "case.create", "case", case.id, {"reference": case.reference, "op": op.code})
+    outbox.emit_case(session, "case.created", case)
     return case
 
 
@@ -187,6 +189,7 @@ def correct_case(session: Session, principal: Principal, case_id: int, data: Cas
         case.id,
         {"version": case.version, "reason": data.reason, "revalidation_needed": was_validated},
     )
+    outbox.emit_case(session, "case.corrected", case)
     return case
 
 
@@ -203,6 +206,7 @@ def submit_case(session: Session, principal: Principal, case_id: int, expected_v
     session.flush()
     _snapshot(session, principal, case, "submit")
     record(session, principal, "case.submit", "case", case.id, {"version": case.version})
+    outbox.emit_case(session, "case.submitted", case)
     return case
 
 
@@ -220,6 +224,7 @@ def validate_case(session: Session, principal: Principal, case_id: int, expected
     session.flush()
     _snapshot(session, principal, case, "validate")
     record(session, principal, "case.validate", "case", case.id, {"version": case.version})
+    outbox.emit_case(session, "case.validated", case)
     return case
 
 

@@ -17,6 +17,7 @@ from stopnet.core.pagination import PagingDep
 from stopnet.db.models import Operation, Role
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
+from stopnet.sharing import service as sharing_service
 from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf, wants_json
 from stopnet.web.uploads import read_upload
@@ -49,7 +50,7 @@ def operation_page(code: str, request: Request, db: DB, principal: CurrentPrinci
     return render(
         request,
         "operation.html",
-        {"op": detail, "can_report": _can_report(principal)},
+        {"op": detail, "can_report": _can_report(principal), "ref": get_reference()},
         json=detail,
         principal=principal,
     )
@@ -88,14 +89,16 @@ def page_filters(request: Request) -> PageFilters:
         for k, n in _FILTER_MAX.items()
         if len(values.get(k, "")) > n
     ]
-    if not errors:
-        try:
-            return PageFilters(CaseFilters.model_validate(values), values, [])
-        except ValidationError as e:
-            for err in e.errors():
-                name = ".".join(str(p) for p in err["loc"]) or "filters"
-                errors.append(FieldError(name, err["msg"], value=values.get(name)))
-    return PageFilters(CaseFilters(), values, errors)
+    too_long = {e.field for e in errors}
+    try:
+        filters = CaseFilters.model_validate({k: v for k, v in values.items() if k not in too_long})
+    except ValidationError as e:
+        for err in e.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "filters"
+            errors.append(FieldError(name, err["msg"], value=values.get(name)))
+    if errors:
+        return PageFilters(CaseFilters(), values, errors)
+    return PageFilters(filters, values, [])
 
 
 @router.get("/operations/{code}/cases")
@@ -116,6 +119,7 @@ def cases_page(
         empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
         ctx.update(page=empty, pages=1, filter_errors=pf.errors)
         return render(request, "cases.html", ctx, principal=principal, status_code=422)
+    cursor = sharing_service.feed_cursor(db)  # before the list: the live feed replays what follows
     items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size)
     page = CasePage(
         items=service.cases_out(db, principal, op, items),
@@ -124,7 +128,7 @@ def cases_page(
         page_size=paging.page_size,
     )
     pages = max(1, -(-total // paging.page_size))
-    ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values))
+    ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values), feed_cursor=cursor)
     return render(request, "cases.html", ctx, json=page, principal=principal)
 
 
@@ -136,7 +140,10 @@ def _form_context(
     op: Operation, form: dict[str, str], errors: Sequence[FieldError], *, add_line: bool = False
 ) -> dict[str, Any]:
     """What the case form needs: the values typed, the errors by field and how many seizure lines."""
-    filled = [i for i in range(MAX_LINES) if any(form.get(f"s-{i}-{k}") for k in SEIZURE_FORM_FIELDS)]
+    typed = [
+        k for k in SEIZURE_FORM_FIELDS if k not in ("infringement_type", "nature")
+    ]  # selects: always set
+    filled = [i for i in range(MAX_LINES) if any(form.get(f"s-{i}-{k}", "").strip() for k in typed)]
     try:
         shown = int(form.get("lines") or 0)
     except ValueError:
@@ -206,6 +213,7 @@ def _create_case_sync(
     session = request.app.state.sessionmaker()
     try:
         op = operations.get_operation(session, principal, code)
+        policy.require_reporter(session, principal, op.id)  # as the form's page: no form for others
         if form.get("action") == "add_line":
             return _form_page(request, principal, op, form, [], add_line=True)
         payload = form_to_payload(form)
@@ -284,6 +292,7 @@ def _correct_sync(
         case = service.get_case(session, principal, case_id)
         op = session.get_one(Operation, case.operation_id)
         out = service.cases_out(session, principal, op, [case])[0]
+        policy.require_own_case(principal, case)  # as the correction page: no form for others
         if form.get("action") == "add_line":
             return _form_page(request, principal, op, form, [], case=out, add_line=True)
         payload = form_to_payload(form)

@@ -5,18 +5,23 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from stopnet import __version__
 from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
 from stopnet.db.engine import make_engine, make_sessionmaker
 
+from . import openapi
 from .sessions import secret_key
 from .templating import templates
 
@@ -29,25 +34,50 @@ CSP = (
 )
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    def __init__(self, app: Any, secure: bool) -> None:
-        super().__init__(app)
+def security_headers(path: str, content_type: bytes, secure: bool) -> list[tuple[bytes, bytes]]:
+    """The headers every answer carries (CSP without inline scripts, frame denial, no sniffing, ...)."""
+    headers = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"same-origin"),
+        (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if secure:
+        headers.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+    if path.startswith("/api/") or b"text/html" in content_type:
+        headers.append((b"cache-control", b"no-store"))
+    return headers
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware adding :func:`security_headers` to every HTTP answer.
+
+    Not a Starlette ``BaseHTTPMiddleware``: that one copies every chunk of a streaming answer through an
+    extra task and memory stream, which multiplied the live feed's delivery latency (docs/benchmarks.md).
+    """
+
+    def __init__(self, app: Any, secure: bool = False) -> None:
+        self.app = app
         self.secure = secure
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        h = response.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if self.secure:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if request.url.path.startswith("/api/") or "text/html" in h.get("content-type", ""):
-            h.setdefault("Cache-Control", "no-store")
-        return response
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                ctype = next((v for k, v in headers if k.lower() == b"content-type"), b"")
+                headers += [(k, v) for k, v in security_headers(path, ctype, self.secure) if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _wants_html(request: Request) -> bool:
@@ -57,6 +87,98 @@ def _wants_html(request: Request) -> bool:
 def _field_name(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "request"
+
+
+DB_RETRY_AFTER_SECONDS = 2
+OUT_OF_RANGE = {"22001", "22003", "22008"}  # SQLSTATE: string too long, number or date out of range
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """Why the database could not answer, when it is a transient outage a retry can get past; else None.
+
+    A lost or refused connection (PostgreSQL restarted, network cut), a server shutting down, a busy
+    SQLite file or an exhausted connection pool are retryable: the transaction was rolled back, so the
+    client can send the same request again (with the same ``Idempotency-Key`` for creates).
+    """
+    if isinstance(exc, SQLAlchemyTimeoutError):
+        return "connection pool exhausted"
+    if not isinstance(exc, DBAPIError):
+        return None
+    if exc.connection_invalidated:
+        return "connection to the database lost"
+    if isinstance(exc, OperationalError):
+        message = str(exc.orig).lower()
+        if "locked" in message or "busy" in message:
+            return "database busy"
+        if "no such" in message or "syntax error" in message:  # SQLite reports schema errors this way
+            return None
+        return "database unreachable"
+    return None
+
+
+def _routers() -> list[Any]:
+    """Each domain's API and page routers; imported here, when an application is made."""
+    from stopnet.access import admin_views as access_admin_views
+    from stopnet.access import api as access_api
+    from stopnet.access import views as access_views
+    from stopnet.analytics import api as analytics_api
+    from stopnet.analytics import views as analytics_views
+    from stopnet.audit import api as audit_api
+    from stopnet.audit import views as audit_views
+    from stopnet.maintenance import purge_api as data_protection_api
+    from stopnet.operations import api as operations_api
+    from stopnet.reference import api as reference_api
+    from stopnet.reporting import api as reporting_api
+    from stopnet.reporting import views as reporting_views
+    from stopnet.reports import api as reports_api
+    from stopnet.reports import views as reports_views
+    from stopnet.rightsholders import api as rightsholders_api
+    from stopnet.rightsholders import views as rightsholders_views
+    from stopnet.sharing import api as sharing_api
+    from stopnet.sharing import views as sharing_views
+    from stopnet.targeting import api as targeting_api
+    from stopnet.targeting import views as targeting_views
+
+    modules = [
+        operations_api,
+        data_protection_api,
+        reporting_api,
+        reference_api,
+        access_api,
+        audit_api,
+        analytics_api,
+        sharing_api,
+        rightsholders_api,
+        access_views,
+        access_admin_views,
+        audit_views,
+        reporting_views,
+        analytics_views,
+        sharing_views,
+        rightsholders_views,
+        reports_api,
+        reports_views,
+        targeting_api,
+        targeting_views,
+    ]
+    return [m.router for m in modules]
+
+
+async def _principal_or_none(request: Request) -> Any:
+    """The signed-in principal for an error page's navigation, or None; never raises."""
+    from .deps import optional_principal
+
+    def lookup() -> Any:
+        session = request.app.state.sessionmaker()
+        try:
+            return optional_principal(request, session)
+        finally:
+            session.close()
+
+    try:
+        return await run_in_threadpool(lookup)
+    except Exception:
+        return None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -81,11 +203,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if _wants_html(request):
             if isinstance(exc, Unauthenticated):
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
             return templates.TemplateResponse(
-                request, "error.html", {"error": exc, "principal": None}, status_code=exc.status_code
+                request,
+                "error.html",
+                {"error": exc, "principal": await _principal_or_none(request)},
+                status_code=exc.status_code,
+                headers=getattr(exc, "headers", None),
             )
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -95,25 +222,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ]
         return JSONResponse(InvalidInput(errors, "the request is invalid").to_dict(), status_code=422)
 
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def value_out_of_range(request: Request, exc: Exception) -> Response:
+        # A value of the request beyond what the database column holds: an id past 2**31 - 1 on
+        # PostgreSQL (SQLSTATE 22003), past 2**63 - 1 on SQLite (its driver raises OverflowError), a
+        # text too long (22001) or a date out of range (22008). The input is at fault, not the server.
+        if isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) not in OUT_OF_RANGE:
+            raise exc  # another data error: a 500 like any other
+        log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
+        error = InvalidInput([FieldError("request", "a value is out of range")], "the request is invalid")
+        return JSONResponse(error.to_dict(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own refusals (unknown path, wrong method, a body that is not JSON) in the body
+        # shape of every other error: {"error", "detail"}
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return JSONResponse({"error": code, "detail": str(exc.detail)}, exc.status_code, exc.headers)
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(SQLAlchemyTimeoutError)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        cause = database_fault(exc)
+        if cause is None:  # a programming or data error, not an outage: a 500 like any other
+            raise exc
+        log.warning("database unavailable on %s %s (%s): %s", request.method, request.url.path, cause, exc)
+        detail = f"the database is unavailable ({cause}); nothing was saved, retry in a few seconds"
+        headers = {"Retry-After": str(DB_RETRY_AFTER_SECONDS)}
+        if _wants_html(request):
+            return HTMLResponse(
+                f"<h1>Service unavailable</h1><p>{detail}.</p>", status_code=503, headers=headers
+            )
+        body = {"error": "database_unavailable", "cause": cause, "detail": detail}
+        return JSONResponse(body, status_code=503, headers=headers)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = {"error": "internal", "detail": "internal error; it has been logged"}
+        # answered by Starlette's ServerErrorMiddleware, outside SecurityHeaders: set the headers here
+        response: Response
         if _wants_html(request):
-            return HTMLResponse("<h1>Internal error</h1><p>It has been logged.</p>", status_code=500)
-        return JSONResponse(body, status_code=500)
+            response = HTMLResponse("<h1>Internal error</h1><p>It has been logged.</p>", status_code=500)
+        else:
+            response = JSONResponse(body, status_code=500)
+        ctype = response.headers.get("content-type", "").encode()
+        for k, v in security_headers(request.url.path, ctype, settings.secure_cookies):
+            response.headers[k.decode()] = v.decode()
+        return response
 
-    from stopnet.access.views import router as access_views
-    from stopnet.operations.api import router as operations_api
-    from stopnet.reference.api import router as reference_api
-    from stopnet.reporting.api import router as reporting_api
-    from stopnet.reporting.views import router as reporting_views
-
-    app.include_router(operations_api)
-    app.include_router(reporting_api)
-    app.include_router(reference_api)
-    app.include_router(access_views)
-    app.include_router(reporting_views)
+    for router in _routers():
+        app.include_router(router)
+    openapi.install(app)  # document the error answers every route gives
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from stopnet.access.principal import Principal
+from stopnet.access.ratelimit import token_limiter
 from stopnet.access.service import principal_for, resolve_token
 from stopnet.config import Settings
 from stopnet.core.errors import Unauthenticated
@@ -41,7 +42,7 @@ AppSettings = Annotated[Settings, Depends(get_settings_dep)]
 def optional_principal(request: Request, db: DB) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        principal = resolve_token(db, auth[7:].strip())
+        principal = resolve_token(db, auth[7:].strip(), token_limiter(request.app))
         db.commit()  # keep the token's last-used time even on read-only requests
         return principal
     settings: Settings = request.app.state.settings

@@ -1,5 +1,8 @@
 """All SQLAlchemy models, in one package (one module per domain)."""
 
+from . import rightsholders as rightsholders  # rights holders' tables (models in their own module)
+from . import sharing as sharing  # live feed outbox, alerts, messages, attachments (sharing.py)
+from . import targeting as targeting  # risk targeting: consignments, rules, scores, selections (targeting.py)
 from .access import ApiToken, Organisation, User
 from .audit import AuditEntry
 from .base import Base, utcnow

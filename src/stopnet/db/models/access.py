@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, TimestampMixin, UTCDateTime, str_enum
+from .base import Base, TimestampMixin, UTCDateTime, str_enum, utcnow
 from .enums import OrgKind, Role
 
 
@@ -43,8 +43,28 @@ class User(TimestampMixin, Base):
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    # set by an administrator's password reset (and on accounts created with a temporary password): the
+    # next sign-in asks for a new password before any session is opened
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # wrong second-factor codes since the last good one (the lock-out of docs/security.md)
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # the last accepted TOTP time step: a code is never accepted twice
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
+
+
+class RecoveryCode(Base):
+    """A one-time recovery code of a user's second factor; only its SHA-256 is stored."""
+
+    __tablename__ = "recovery_code"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 class ApiToken(TimestampMixin, Base):

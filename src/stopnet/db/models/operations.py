@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, TimestampMixin, str_enum
@@ -27,6 +27,8 @@ class Operation(TimestampMixin, Base):
         str_enum(Visibility, "operation_visibility"), default=Visibility.PARTICIPANTS
     )
     coordinator_org_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    # data protection (migration 0008): days the consignee's name of a case is kept; None: no policy
+    personal_data_retention_days: Mapped[int | None] = mapped_column(Integer)
 
     phases: Mapped[list[OperationPhase]] = relationship(
         back_populates="operation", cascade="all, delete-orphan", order_by="OperationPhase.starts_on"

@@ -34,6 +34,7 @@ class Case(TimestampMixin, Base):
         UniqueConstraint("operation_id", "reporting_org_id", "reference"),
         Index("ix_case_report_op_detected", "operation_id", "detected_on"),
         Index("ix_case_report_op_status", "operation_id", "status"),
+        Index("ix_case_report_op_updated", "operation_id", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -63,6 +64,9 @@ class Case(TimestampMixin, Base):
     platform_type: Mapped[str | None] = mapped_column(String(24))
     platform_name: Mapped[str] = mapped_column(String(200), default="")
     consignee_name: Mapped[str] = mapped_column(String(200), default="")
+    # data protection (migration 0008): set by ``stopnet purge`` when the name is erased
+    consignee_pseudonym: Mapped[str | None] = mapped_column(String(32))
+    personal_data_purged_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     notes: Mapped[str] = mapped_column(Text, default="")
 
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="SET NULL"))

@@ -1,0 +1,153 @@
+"""The operation dashboard page (``/operations/{code}/dashboard``) and its panels as page fragments.
+
+Filters live in the URL (a GET form). ``?format=json`` returns the page's data (every panel); each
+panel's fragment, ``/operations/{code}/dashboard/{panel}``, answers with HTML (for htmx), JSON
+(``?format=json``) or CSV (``?format=csv``). Charts are drawn in the browser by ``/static/dashboard.js``
+with the vendored plotly.js, from the JSON data blocks of the page (no inline script: CSP ``script-src
+'self'``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from stopnet.core.errors import InvalidInput, NotFound
+from stopnet.operations.service import get_operation
+from stopnet.reference import get_reference
+from stopnet.sharing import service as sharing_service
+from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.pages import render, wants_json
+from stopnet.web.templating import templates
+
+from . import service
+from .api import PANEL_TITLES, RecentDays, csv_response, freshness_headers, json_response, parse_filters
+from .schemas import PANELS, panel_attr
+
+router = APIRouter(include_in_schema=False)
+
+PLOTLY_JS = "/static/vendor/plotly-4.1.1-stopnet.min.js"
+PLOTLY_CSS = "/static/vendor/plotly-4.1.1.css"
+TOPOJSON_URL = "/static/vendor/plotly-topojson/"
+#: Panels drawn as a chart (key figures are tiles).
+CHART_PANELS = tuple(p for p in PANELS if p != "key-figures")
+
+
+def human(value: float | int | None, digits: int = 1) -> str:
+    """43_512_000 -> "43.5 million"; 1_100 -> "1,100"."""
+    if value is None:
+        return "–"
+    v = float(value)
+    for size, word in ((1e9, "billion"), (1e6, "million")):
+        if abs(v) >= size:
+            text = f"{v / size:,.{digits}f}".rstrip("0").rstrip(".")
+            return f"{text} {word}"
+    if v.is_integer():
+        return f"{int(v):,}"
+    return f"{v:,.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.0f}%"
+
+
+def tonnes(value: float | None) -> str:
+    """106 -> "106", 27.4 -> "27.4", 0.25 -> "0.25", 0.013 -> "0.013"."""
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
+
+
+templates.env.filters["human"] = human
+templates.env.filters["percent"] = percent
+templates.env.filters["tonnes"] = tonnes
+
+
+def _query_without(request: Request, *drop: str) -> str:
+    return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in drop and v != ""])
+
+
+@router.get("/operations/{code}/dashboard")
+def dashboard_page(
+    code: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    recent_days: Annotated[int, Query(ge=2, le=14)] = service.DEFAULT_RECENT_DAYS,
+) -> Response:
+    op = get_operation(db, principal, code)
+    filters, errors = parse_filters(dict(request.query_params))
+    cursor = sharing_service.feed_cursor(db)  # before the figures: the live feed replays what follows
+    d = service.dashboard(db, principal, op, filters, recent_days)
+    if wants_json(request):
+        return json_response(d, freshness_headers(d.as_of, d.fresh))
+    query = _query_without(request, "format")
+    return render(
+        request,
+        "dashboard/page.html",
+        {
+            "op": op,
+            "feed_cursor": cursor,
+            "d": d,
+            "data": d.model_dump(mode="json"),
+            "errors": errors,
+            "values": {k: v for k, v in request.query_params.items()},
+            "ref": get_reference(),
+            "panels": CHART_PANELS,
+            "titles": PANEL_TITLES,
+            "query": query,
+            "plotly_js": PLOTLY_JS,
+            "plotly_css": PLOTLY_CSS,
+            "topojson_url": TOPOJSON_URL,
+        },
+        principal=principal,
+    )
+
+
+@router.get("/operations/{code}/dashboard/{panel}")
+def panel_fragment(
+    code: str,
+    panel: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    recent_days: RecentDays = service.DEFAULT_RECENT_DAYS,
+    fmt: Annotated[Literal["html", "json", "csv"] | None, Query(alias="format")] = None,
+) -> Response:
+    """One panel: an HTML fragment (htmx swaps it in), or its JSON or CSV."""
+    if panel not in PANELS:
+        raise NotFound(f"no dashboard panel {panel!r}")
+    op = get_operation(db, principal, code)
+    filters, errors = parse_filters(dict(request.query_params))
+    if errors:
+        raise InvalidInput(errors, "invalid dashboard filter")
+    model, as_of, fresh = service.panel(db, principal, op, filters, panel, recent_days)
+    headers = freshness_headers(as_of, fresh)
+    if fmt == "csv":
+        return csv_response(panel, op.code, model, headers)
+    if fmt == "json" or (fmt is None and wants_json(request)):
+        return json_response(model, headers)
+    return render(
+        request,
+        "dashboard/_panel_fragment.html",
+        {
+            "op": op,
+            "name": panel,
+            "title": PANEL_TITLES[panel],
+            "model": model,
+            "data": model.model_dump(mode="json"),
+            "query": _query_without(request, "format"),
+            "attr": panel_attr(panel),
+        },
+        principal=principal,
+    )
+
+
+templates.env.globals["panel_attr"] = panel_attr

@@ -1,0 +1,1 @@
+"""Operating a stopnet installation: backup and restore, retention and purge."""

@@ -1,0 +1,57 @@
+"""REST API of an operation's personal-data policy (``/api/v1/operations/{code}/data-protection``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from stopnet.operations.service import get_operation
+from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+
+from . import purge
+from .purge import DataProtectionOut, PurgeReport, RetentionUpdate
+
+router = APIRouter(prefix="/api/v1/operations", tags=["data protection"])
+
+
+def _master_key(request: Request, settings: AppSettings) -> bytes:
+    """``STOPNET_PSEUDONYM_KEY``, or the application's secret key when it is not set."""
+    if settings.pseudonym_key:
+        return settings.pseudonym_key.encode()
+    return bytes(request.app.state.secret)
+
+
+@router.get("/{code}/data-protection", response_model=DataProtectionOut)
+def data_protection(code: str, db: DB, principal: CurrentPrincipal) -> DataProtectionOut:
+    """The retention policy of the operation's personal data, and what a purge would remove now."""
+    op = get_operation(db, principal, code)
+    return purge.overview(db, principal, op)
+
+
+@router.put("/{code}/data-protection", response_model=DataProtectionOut)
+def set_data_protection(
+    code: str, body: RetentionUpdate, db: DB, principal: CurrentPrincipal
+) -> DataProtectionOut:
+    """Set how long the consignee's name of a case is kept (coordinator or platform admin)."""
+    op = get_operation(db, principal, code)
+    purge.set_retention(db, principal, op, body)
+    out = purge.overview(db, principal, op)
+    db.commit()
+    return out
+
+
+@router.post("/{code}/data-protection/purge", response_model=PurgeReport)
+def purge_now(
+    code: str,
+    request: Request,
+    settings: AppSettings,
+    db: DB,
+    principal: CurrentPrincipal,
+    dry_run: bool = False,
+) -> PurgeReport:
+    """Pseudonymise the consignees of cases older than the policy (``dry_run``: only count)."""
+    op = get_operation(db, principal, code)
+    report = purge.purge_personal_data(
+        db, principal, op, master_key=_master_key(request, settings), dry_run=dry_run
+    )
+    db.commit()
+    return report

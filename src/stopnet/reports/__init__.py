@@ -1,0 +1,1 @@
+"""Situation reports (daily, end of operation) and exports of cases and seizures."""

@@ -1,0 +1,1 @@
+"""Risk targeting on stored data (consignments, versioned rules, scoring, selection, feedback)."""

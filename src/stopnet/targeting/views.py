@@ -1,0 +1,433 @@
+"""Officers' pages of risk targeting (``/operations/{code}/targeting/...``); each has a JSON twin and every
+form a CSRF token. The service layer authorises every read and write."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from stopnet.access.principal import Principal
+from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.db.models import Operation
+from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
+from stopnet.operations.service import get_operation
+from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.pages import render, require_csrf
+
+from . import service
+from .api import today
+from .schemas import InspectionIn, ProposeIn, RuleCreate, RuleDetail, RuleEdit, RuleTestOut, SelectionIn
+
+router = APIRouter(include_in_schema=False)
+BASE = "/operations/{code}/targeting"
+Text = Annotated[str, Form()]
+OptText = Annotated[str | None, Form()]
+
+
+def _see_other(url: str) -> Response:
+    return RedirectResponse(url, status_code=303)
+
+
+def _errors(e: ValidationError | InvalidInput) -> list[FieldError]:
+    if isinstance(e, InvalidInput):
+        return e.errors
+    return [
+        FieldError(
+            ".".join(str(p) for p in err["loc"]) or "form", str(err["msg"]).removeprefix("Value error, ")
+        )
+        for err in e.errors()
+    ]
+
+
+def _ctx(db: Session, principal: Principal, op: Operation) -> dict[str, Any]:
+    scope = service.access(db, principal, op)
+    return {
+        "op": op,
+        "is_coordinator": scope.is_coordinator,
+        "orgs": [o.code for o in service.member_orgs(db, scope)],
+    }
+
+
+# ------------------------------------------------------------------------------------------ overview
+
+
+@router.get(BASE)
+def index(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    op = get_operation(db, principal, code)
+    ctx = _ctx(db, principal, op)
+    rules = service.list_rules(db, principal, op)
+    models = service.list_models(db, principal, op)
+    _, total = service.list_consignments(db, principal, op, limit=1)
+    data = {
+        "operation": op.code,
+        "consignments": total,
+        "rules": len(rules),
+        "active_rules": sum(1 for r in rules if r.active_version),
+        "model": next((m for m in models if m.active), None),
+        "open_proposals": len(service.list_proposals(db, principal, op, ProposalStatus.OPEN)),
+    }
+    return render(
+        request,
+        "targeting/index.html",
+        {**ctx, **data, "today": today(request)},
+        json=data,
+        principal=principal,
+    )
+
+
+# ------------------------------------------------------------------------------------------ rules
+
+
+def _rules_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    op: Operation,
+    form: dict[str, Any],
+    errors: list[FieldError],
+    status: int = 200,
+) -> Response:
+    rules = service.list_rules(db, principal, op)
+    return render(
+        request,
+        "targeting/rules.html",
+        {**_ctx(db, principal, op), "rules": rules, "form": form, "errors": errors},
+        json=rules,
+        principal=principal,
+        status_code=status,
+    )
+
+
+@router.get(BASE + "/rules")
+def rules_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    op = get_operation(db, principal, code)
+    return _rules_page(request, db, principal, op, {"weight": "1"}, [])
+
+
+@router.post(BASE + "/rules")
+def create_rule(
+    code: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    rule_code: Text = "",
+    name: Text = "",
+    expression: Text = "",
+    weight: Text = "1",
+    note: Text = "",
+    org_code: OptText = None,
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    form = {
+        "rule_code": rule_code,
+        "name": name,
+        "expression": expression,
+        "weight": weight,
+        "note": note,
+        "org_code": org_code,
+    }
+    try:
+        body = RuleCreate(
+            code=rule_code,
+            name=name,
+            expression=expression,
+            weight=weight,
+            note=note,
+            org_code=org_code or None,
+        )
+        rule = service.create_rule(db, principal, op, body)
+    except (ValidationError, InvalidInput) as e:
+        db.rollback()
+        return _rules_page(request, db, principal, op, form, _errors(e), 422)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/rules/{rule.id}")
+
+
+def _rule_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    op: Operation,
+    rule: TargetingRule,
+    *,
+    test: RuleTestOut | None = None,
+    form: dict[str, Any] | None = None,
+    errors: list[FieldError] | None = None,
+    status: int = 200,
+) -> Response:
+    detail = RuleDetail(**service.rule_out(db, rule).model_dump(), versions=service.rule_versions(db, rule))
+    perf = service.rule_performance(db, principal, op, rule.id)
+    latest = detail.versions[0]
+    data = {"rule": detail, "performance": perf, "test": test}
+    return render(
+        request,
+        "targeting/rule.html",
+        {
+            **_ctx(db, principal, op),
+            **data,
+            "form": form
+            or {"name": latest.name, "expression": latest.expression, "weight": latest.weight, "note": ""},
+            "errors": errors or [],
+        },
+        json=data,
+        principal=principal,
+        status_code=status,
+    )
+
+
+@router.get(BASE + "/rules/{rule_id}")
+def rule_page(code: str, rule_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    op = get_operation(db, principal, code)
+    return _rule_page(request, db, principal, op, service.get_rule(db, principal, op, rule_id))
+
+
+@router.post(BASE + "/rules/{rule_id}/versions")
+def edit_rule(
+    code: str,
+    rule_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    name: Text = "",
+    expression: Text = "",
+    weight: Text = "1",
+    note: Text = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    rule = service.get_rule(db, principal, op, rule_id, write=True)
+    form = {"name": name, "expression": expression, "weight": weight, "note": note}
+    try:
+        service.edit_rule(
+            db, principal, op, rule_id, RuleEdit(name=name, expression=expression, weight=weight, note=note)
+        )
+    except (ValidationError, InvalidInput) as e:
+        db.rollback()
+        rule = service.get_rule(db, principal, op, rule_id)
+        return _rule_page(request, db, principal, op, rule, form=form, errors=_errors(e), status=422)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/rules/{rule.id}")
+
+
+@router.post(BASE + "/rules/{rule_id}/test")
+def test_rule(
+    code: str,
+    rule_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    version: OptText = None,
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    v = int(version) if version and version.isdigit() else None
+    result = service.test_rule(db, principal, op, rule_id, v)
+    db.commit()
+    return _rule_page(request, db, principal, op, service.get_rule(db, principal, op, rule_id), test=result)
+
+
+@router.post(BASE + "/rules/{rule_id}/activate")
+def activate_rule(
+    code: str,
+    rule_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    version: OptText = None,
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    service.activate_rule(db, principal, op, rule_id, int(version) if version and version.isdigit() else None)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/rules/{rule_id}")
+
+
+@router.post(BASE + "/rules/{rule_id}/deactivate")
+def deactivate_rule(
+    code: str, rule_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    service.deactivate_rule(db, principal, op, rule_id)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/rules/{rule_id}")
+
+
+# ------------------------------------------------------------------------------------------ selection
+
+
+@router.get(BASE + "/selection")
+def selection_page(
+    code: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    day: dt.date | None = None,
+    org_code: str | None = None,
+) -> Response:
+    op = get_operation(db, principal, code)
+    the_day = day or today(request)
+    selections = [
+        service.selection_out(db, s)
+        for s in service.latest_selections(db, principal, op, the_day, org_code or None)
+    ]
+    return render(
+        request,
+        "targeting/selection.html",
+        {
+            **_ctx(db, principal, op),
+            "day": the_day,
+            "selections": selections,
+            "outcomes": list(InspectionOutcome),
+        },
+        json=selections,
+        principal=principal,
+    )
+
+
+@router.post(BASE + "/selection")
+def run_selection(
+    code: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    day: Text = "",
+    capacity: Text = "5%",
+    exploration_share: Text = "0.1",
+    org_code: OptText = None,
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    try:
+        body = SelectionIn(
+            day=day, capacity=capacity, exploration_share=exploration_share, org_code=org_code or None
+        )
+    except ValidationError as e:
+        raise InvalidInput(_errors(e), "the selection form is not valid") from e
+    selection = service.run_selection(db, principal, op, body)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/selection?day={selection.day}")
+
+
+@router.post(BASE + "/consignments/{consignment_id}/inspection")
+def record_inspection(
+    code: str,
+    consignment_id: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    outcome: Text = "",
+    case_id: OptText = None,
+    commodity_code: OptText = None,
+    note: Text = "",
+    back: Text = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    try:
+        body = InspectionIn(
+            outcome=outcome,
+            case_id=int(case_id) if case_id and case_id.strip().isdigit() else None,
+            commodity_code=commodity_code or None,
+            note=note,
+        )
+    except ValidationError as e:
+        raise InvalidInput(_errors(e), "the inspection result is not valid") from e
+    service.record_inspection(db, principal, op, consignment_id, body, today(request))
+    db.commit()
+    target = (
+        back
+        if back.startswith(f"/operations/{op.code}/targeting/")
+        else f"/operations/{op.code}/targeting/selection"
+    )
+    return _see_other(target)
+
+
+# ------------------------------------------------------------------------------------------ performance
+
+
+@router.get(BASE + "/performance")
+def performance_page(
+    code: str, request: Request, db: DB, principal: CurrentPrincipal, org_code: str | None = None
+) -> Response:
+    op = get_operation(db, principal, code)
+    perf = service.performance(db, principal, op, org_code or None)
+    return render(
+        request,
+        "targeting/performance.html",
+        {**_ctx(db, principal, op), "perf": perf},
+        json=perf,
+        principal=principal,
+    )
+
+
+# ------------------------------------------------------------------------------------------ proposals
+
+
+@router.get(BASE + "/proposals")
+def proposals_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    op = get_operation(db, principal, code)
+    items = service.list_proposals(db, principal, op)
+    return render(
+        request,
+        "targeting/proposals.html",
+        {**_ctx(db, principal, op), "proposals": items, "today": today(request)},
+        json=items,
+        principal=principal,
+    )
+
+
+@router.post(BASE + "/proposals")
+def propose(
+    code: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    recent_days: Text = "14",
+    baseline_days: Text = "56",
+    org_code: OptText = None,
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    try:
+        body = ProposeIn(recent_days=recent_days, baseline_days=baseline_days, org_code=org_code or None)
+    except ValidationError as e:
+        raise InvalidInput(_errors(e), "the proposal form is not valid") from e
+    service.propose(db, principal, op, body, today(request))
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/proposals")
+
+
+@router.post(BASE + "/proposals/{proposal_id}/accept")
+def accept_proposal(
+    code: str, proposal_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    _, rule = service.accept_proposal(db, principal, op, proposal_id)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/rules/{rule.id}")
+
+
+@router.post(BASE + "/proposals/{proposal_id}/dismiss")
+def dismiss_proposal(
+    code: str, proposal_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    service.dismiss_proposal(db, principal, op, proposal_id)
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/proposals")

@@ -1,0 +1,277 @@
+/* stopnet operation dashboard: draws each panel from its JSON data with the vendored plotly.js.
+ *
+ * Every chart <div class="chart" data-panel="..."> carries its panel's data as JSON in its data-json
+ * attribute (CSP script-src 'self': no inline code; and htmx, with allowScriptTags false, drops <script>
+ * blocks from swapped content). This file turns each into a Plotly figure, on page load and again after
+ * htmx swaps in the filtered dashboard.
+ * The world map's topojson comes from /static (config.topojsonURL): nothing is fetched from elsewhere.
+ */
+(function () {
+  "use strict";
+
+  var GROUP_COLOURS = { MED: "#c0392b", IPR: "#0b5394", OTH: "#7d8f1a" };
+  var ACCENT = "#0b5394";
+  var MUTED = "#9aa5b1";
+  var FONT = { family: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1d2733" };
+
+  function fmt(n) {
+    return (n === null || n === undefined) ? "–" : Number(n).toLocaleString("en-GB");
+  }
+
+  function pct(x) {
+    return (x === null || x === undefined) ? "–" : (x * 100).toFixed(1) + "%";
+  }
+
+  /* long category names are shortened on the axis (the hover label and the table have them whole) */
+  function short(label, max) {
+    label = String(label);
+    return label.length > max ? label.slice(0, max - 1) + "…" : label;
+  }
+
+  function baseLayout(extra) {
+    var layout = {
+      font: FONT,
+      margin: { l: 10, r: 10, t: 10, b: 40 },
+      paper_bgcolor: "#fff",
+      plot_bgcolor: "#fff",
+      showlegend: false,
+      hoverlabel: { font: { family: FONT.family } }
+    };
+    Object.keys(extra || {}).forEach(function (k) { layout[k] = extra[k]; });
+    return layout;
+  }
+
+  function empty(message) {
+    return {
+      traces: [],
+      layout: baseLayout({
+        xaxis: { visible: false },
+        yaxis: { visible: false },
+        annotations: [{ text: message || "No seizures", showarrow: false, font: { size: 14, color: MUTED } }]
+      })
+    };
+  }
+
+  /* A horizontal bar chart of seizures, largest on top. */
+  function bars(rows, opts) {
+    rows = rows.filter(function (r) { return r.seizures > 0; });
+    if (!rows.length) { return empty(); }
+    rows = rows.slice(0, opts.max || 25).reverse();
+    var labels = rows.map(function (r) { return short(r.label, 30); });
+    var hover = rows.map(function (r) {
+      var lines = ["<b>" + r.label + "</b>", "Seizures: " + fmt(r.seizures) + (r.share !== undefined ? " (" + pct(r.share) + ")" : "")];
+      if (r.cases !== null && r.cases !== undefined) { lines.push("Cases: " + fmt(r.cases)); }
+      lines.push("Pieces: " + fmt(r.pieces), "Weight: " + fmt(r.weight_kg) + " kg");
+      return lines.join("<br>");
+    });
+    var colours = rows.map(function (r) {
+      var prefix = (r.code || "").split("-")[0];
+      return opts.byGroup && GROUP_COLOURS[prefix] ? GROUP_COLOURS[prefix] : ACCENT;
+    });
+    return {
+      traces: [{
+        type: "bar", orientation: "h", x: rows.map(function (r) { return r.seizures; }), y: labels,
+        marker: { color: colours }, hovertext: hover, hoverinfo: "text", textposition: "none"
+      }],
+      layout: baseLayout({
+        height: Math.max(220, 26 * rows.length + 60),
+        margin: { l: 10, r: 20, t: 10, b: 40 },
+        xaxis: { title: { text: "Seizures" }, automargin: true, gridcolor: "#eef2f6" },
+        yaxis: { automargin: true }
+      })
+    };
+  }
+
+  var drawers = {
+    progression: function (d) {
+      var days = d.days || [];
+      if (!days.some(function (p) { return p.seizures > 0; })) { return empty(); }
+      var x = days.map(function (p) { return p.day; });
+      return {
+        traces: [
+          { type: "bar", name: "Seizures per day", x: x, y: days.map(function (p) { return p.seizures; }), marker: { color: "#9fc5e8" } },
+          { type: "bar", name: "of which e-commerce", x: x, y: days.map(function (p) { return p.ecommerce_seizures; }), marker: { color: ACCENT } },
+          { type: "scatter", mode: "lines+markers", name: "Cumulative seizures", x: x, yaxis: "y2",
+            y: days.map(function (p) { return p.cumulative_seizures; }), line: { color: "#c0392b", width: 2 } },
+          { type: "scatter", mode: "lines", name: "Cumulative cases", x: x, yaxis: "y2",
+            y: days.map(function (p) { return p.cumulative_cases; }), line: { color: "#e69138", width: 2, dash: "dot" } }
+        ],
+        layout: baseLayout({
+          height: 340, barmode: "overlay", showlegend: true,
+          legend: { orientation: "h", y: 1.12, x: 0 },
+          margin: { l: 10, r: 10, t: 30, b: 40 },
+          xaxis: { type: "date", tickformat: "%d %b", automargin: true },
+          yaxis: { title: { text: "per day" }, automargin: true, gridcolor: "#eef2f6", rangemode: "tozero" },
+          yaxis2: { title: { text: "cumulative" }, overlaying: "y", side: "right", automargin: true, showgrid: false, rangemode: "tozero" }
+        })
+      };
+    },
+    regions: function (d) { return bars(d.rows, {}); },
+    "transport-modes": function (d) { return bars(d.rows, {}); },
+    channels: function (d) { return bars(d.rows, {}); },
+    "detection-methods": function (d) { return bars(d.rows, {}); },
+    commodities: function (d) { return bars(d.rows, { byGroup: true, max: 20 }); },
+    therapeutic: function (d) { return bars(d.rows, { byGroup: true }); },
+    brands: function (d) {
+      return bars((d.rows || []).map(function (r) {
+        return { label: r.brand, code: "", seizures: r.seizures, pieces: r.pieces, weight_kg: r.weight_kg };
+      }), {});
+    },
+    countries: function (d) {
+      var rows = (d.rows || []).filter(function (r) { return r.seizures > 0 && r.iso3; });
+      if (!rows.length) { return empty(); }
+      return {
+        traces: [{
+          type: "choropleth", locationmode: "ISO-3",
+          locations: rows.map(function (r) { return r.iso3; }),
+          z: rows.map(function (r) { return r.seizures; }),
+          text: rows.map(function (r) {
+            return "<b>" + r.label + "</b><br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
+              "<br>Pieces: " + fmt(r.pieces);
+          }),
+          hoverinfo: "text", zmin: 0,
+          colorscale: [[0, "#c6dbef"], [0.5, "#4292c6"], [1, "#08306b"]], marker: { line: { color: "#ffffff", width: 0.4 } },
+          /* no colour bar: plotly.js draws it with setAttribute("style", ""), which CSP style-src 'self'
+             refuses (the figures are in the hover labels and the table) */
+          showscale: false
+        }],
+        layout: baseLayout({
+          height: 400, margin: { l: 0, r: 0, t: 0, b: 0 },
+          geo: {
+            projection: { type: "natural earth" }, showframe: false, showcoastlines: false,
+            showcountries: true, countrycolor: "#c9d1d9", showland: true, landcolor: "#f2f4f6",
+            showocean: false, lataxis: { range: [-58, 85] }
+          },
+          annotations: [{ text: "Darker: more seizures reported", showarrow: false, x: 0, y: 0,
+            xref: "paper", yref: "paper", xanchor: "left", font: { size: 11, color: MUTED } }]
+        })
+      };
+    },
+    routes: function (d) {
+      var rows = d.rows || [];
+      if (!rows.length) { return empty("No routes"); }
+      var index = {};
+      var labels = [];
+      var colours = [];
+      function node(key, label, colour) {
+        if (index[key] === undefined) { index[key] = labels.length; labels.push(label); colours.push(colour); }
+        return index[key];
+      }
+      var source = [], target = [], value = [], text = [];
+      rows.forEach(function (r) {
+        source.push(node("o:" + (r.origin || "?"), r.origin_label, "#e69138"));
+        target.push(node("d:" + (r.destination || "?"), r.destination_label, ACCENT));
+        value.push(r.seizures);
+        text.push(r.origin_label + " → " + r.destination_label + "<br>Seizures: " + fmt(r.seizures) +
+          "<br>Cases: " + fmt(r.cases));
+      });
+      return {
+        traces: [{
+          type: "sankey", arrangement: "snap",
+          node: { label: labels, color: colours, pad: 10, thickness: 14, line: { width: 0 } },
+          link: { source: source, target: target, value: value, customdata: text,
+            hovertemplate: "%{customdata}<extra></extra>", color: "rgba(11,83,148,0.25)" }
+        }],
+        layout: baseLayout({ height: Math.max(320, 18 * labels.length), margin: { l: 10, r: 10, t: 10, b: 10 } })
+      };
+    },
+    trends: function (d) {
+      var rows = (d.rows || []).slice(0, 12);
+      if (!rows.length) { return empty("Not enough days or seizures to test"); }
+      rows = rows.slice().reverse();
+      return {
+        traces: [{
+          type: "bar", orientation: "h",
+          x: rows.map(function (r) { return r.rate_ratio; }),
+          y: rows.map(function (r) { return (r.flagged ? "▲ " : "") + short(r.label, 34) + " (" + r.dimension + ")"; }),
+          marker: { color: rows.map(function (r) { return r.flagged ? "#c0392b" : MUTED; }) },
+          hovertext: rows.map(function (r) {
+            return "<b>" + r.label + "</b> (" + r.dimension + ")<br>Seizures: " + fmt(r.before) + " before, " +
+              fmt(r.after) + " recent<br>Share: " + pct(r.share_before) + " → " + pct(r.share_after) +
+              "<br>Rate ratio: " + r.rate_ratio.toFixed(2) + "<br>p = " + r.p_value.toPrecision(2) +
+              ", q = " + r.q_value.toPrecision(2);
+          }),
+          hoverinfo: "text", textposition: "none"
+        }],
+        layout: baseLayout({
+          height: Math.max(220, 26 * rows.length + 60),
+          margin: { l: 10, r: 20, t: 10, b: 40 },
+          xaxis: { title: { text: "Share of seizures, recent ÷ before" }, type: "log", automargin: true, gridcolor: "#eef2f6" },
+          yaxis: { automargin: true },
+          shapes: [{ type: "line", x0: 1, x1: 1, yref: "paper", y0: 0, y1: 1, line: { color: "#1d2733", width: 1, dash: "dot" } }]
+        })
+      };
+    }
+  };
+
+  function drawPanel(chart, topojsonURL) {
+    var name = chart.getAttribute("data-panel");
+    if (!drawers[name] || typeof window.Plotly === "undefined") { return Promise.resolve(); }
+    var figure;
+    try {
+      figure = drawers[name](JSON.parse(chart.getAttribute("data-json")));
+    } catch (e) {
+      chart.textContent = "This chart could not be drawn (" + e.message + "); the table below has the figures.";
+      return Promise.resolve();
+    }
+    var config = {
+      responsive: true, displaylogo: false, topojsonURL: topojsonURL,
+      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
+      toImageButtonOptions: { filename: "stopnet-" + name }
+    };
+    return window.Plotly.newPlot(chart, figure.traces, figure.layout, config).then(function () {
+      chart.setAttribute("data-drawn", "true");
+    });
+  }
+
+  function drawAll(root) {
+    var dashboard = root.id === "dashboard" ? root : root.querySelector("#dashboard");
+    if (!dashboard) { return; }
+    dashboard.setAttribute("data-drawn", "false");
+    var topojsonURL = dashboard.getAttribute("data-topojson-url") || "/static/vendor/plotly-topojson/";
+    var charts = dashboard.querySelectorAll(".chart[data-json]");
+    var jobs = Array.prototype.map.call(charts, function (chart) { return drawPanel(chart, topojsonURL); });
+    Promise.all(jobs).then(function () {
+      dashboard.setAttribute("data-drawn", "true");
+    }, function (err) {
+      dashboard.setAttribute("data-drawn", "error");
+      if (window.console) { window.console.error("dashboard:", err); }
+    });
+  }
+
+  /* live.js dispatches "stopnet:live" for every event of the operation's feed this viewer may see:
+   * a new, corrected or validated case reloads the dashboard's figures (the same URL, filters kept)
+   * in place, at most once a second, without reloading the page. */
+  var pending = null;
+  function refreshSoon() {
+    if (pending || typeof window.htmx === "undefined") { return; }
+    pending = window.setTimeout(function () {
+      pending = null;
+      if (!document.getElementById("dashboard")) { return; }
+      window.htmx.ajax("GET", window.location.pathname + window.location.search, {
+        target: "#dashboard", select: "#dashboard", swap: "outerHTML"
+      }).then(function () {
+        var status = document.getElementById("live-status");
+        if (status) { status.textContent = "Live: figures updated at " + new Date().toLocaleTimeString() + "."; }
+        /* the server answered with figures still being added up: ask again shortly */
+        var fresh = document.getElementById("dashboard");
+        if (fresh && fresh.getAttribute("data-fresh") === "false") { refreshSoon(); }
+      });
+    }, 1000);
+  }
+
+  function start() {
+    drawAll(document);
+    /* after htmx swapped in the filtered dashboard (outerHTML of #dashboard), draw the new panels */
+    document.body.addEventListener("htmx:afterSettle", function () { drawAll(document); });
+    document.addEventListener("stopnet:live", function (ev) {
+      if (ev.detail && ev.detail.case) { refreshSoon(); }
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+}());

@@ -1,0 +1,242 @@
+"""End-to-end consignment scoring, single-consignment scoring, inspect-and-learn and the ops CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from stopnet.risk.cli_ops import app
+from stopnet.risk.consignments import ConsignmentSchemaError
+from stopnet.risk.pipeline import (
+    OUTPUT_SCHEMA,
+    ConsignmentScorer,
+    load_model,
+    plan_chunks,
+    prepare_consignments,
+    score_file,
+    score_one,
+    train_consignment_model,
+)
+from stopnet.risk.rules import Rule, RuleError, evaluate_rules
+from stopnet.risk.simulation import generate_consignments, simulate_inspect_and_learn
+
+RULES = [
+    Rule(
+        "R-SNEAKER",
+        "sneakers / gifts via SwiftXpress",
+        'carrier == "SwiftXpress" and description ~ "sneaker|shoe|gift|sample"',
+        weight=2.0,
+    ),
+    Rule("R-WATCH", "watch list", "sender_id in @watch", weight=5.0),
+    Rule("R-LOW", "light rule", "declared_value < 3", weight=0.2),
+]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pipeline")
+
+
+@pytest.fixture(scope="module")
+def model_path(workdir: Path) -> Path:
+    train = generate_consignments(60_000, start="2026-01-05", days=28, seed=1, inspection_rate=0.3)
+    model = train_consignment_model(train, seed=0)
+    path = workdir / "model.zip"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def consignments(workdir: Path) -> tuple[pl.DataFrame, Path]:
+    frame = generate_consignments(20_000, start="2026-02-02", days=7, seed=2, truth=True)
+    path = workdir / "input.parquet"
+    frame.drop("truth_fraud", "truth_commodity_code", "truth_pattern").write_parquet(
+        path, row_group_size=3000
+    )
+    return frame, path
+
+
+def _lists(frame: pl.DataFrame) -> dict[str, list[str]]:
+    return {"watch": frame["sender_id"].unique().sort().head(3).to_list()}
+
+
+def test_score_file_end_to_end(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    frame, path = consignments
+    out_path = workdir / "out.parquet"
+    lists = _lists(frame)
+    report = score_file(model_path, path, out_path, "1%", rules=RULES, lists=lists, chunk_rows=6000, seed=3)
+    out = pl.read_parquet(out_path)
+    assert report.rows == out.height == 20_000
+    assert report.chunks == len(plan_chunks(path, 6000)) > 1
+    assert dict(out.schema) == OUTPUT_SCHEMA
+    assert out["consignment_id"].to_list() == frame["consignment_id"].to_list()  # input order kept
+    # capacity 1 % of 20,000, never more
+    assert (out["lane"] == "RED").sum() == report.selected == 200
+    assert report.lanes["RED"] == 200 and sum(report.lanes.values()) == 20_000
+    # scores are the model's probabilities
+    model = load_model(model_path)
+    expected = model.predict_proba(prepare_consignments(frame))
+    assert np.allclose(out["score"].to_numpy(), expected, rtol=0, atol=1e-12)
+    assert (out["model_version"] == model.version).all()
+    # rule hits are those of evaluate_rules; heavy rules first
+    hits = evaluate_rules(frame, RULES, lists)
+    assert out["rule_hits"].to_list() == hits.hit_lists()
+    assert np.allclose(out["rule_score"].to_numpy(), hits.weighted())
+    watched = out.filter(pl.col("rule_hits").list.contains("R-WATCH"))
+    assert watched.height > 0 and (watched["lane"] == "RED").all()
+    assert (watched["selection_reason"] == "RULE").all()
+    # explanations only for selected rows
+    red = out.filter(pl.col("lane") == "RED")
+    assert red["explanation"].null_count() == 0
+    assert red["explanation"].str.contains(r"\(\+|\(-").all()
+    assert out.filter(pl.col("lane") != "RED")["explanation"].null_count() == 19_800
+    # AMBER = rule hit or high score but not selected; GREEN = the rest
+    amber = out.filter(pl.col("lane") == "AMBER")
+    assert ((amber["rule_hits"].list.len() > 0) | (amber["score"] >= 0.5)).all()
+    green = out.filter(pl.col("lane") == "GREEN")
+    assert (green["rule_hits"].list.len() == 0).all() and (green["score"] < 0.5).all()
+    assert set(red["selection_reason"].unique().to_list()) <= {"RULE", "SCORE", "EXPLORE"}
+    assert (red["selection_reason"] == "EXPLORE").sum() == 20  # 10 % exploration share
+    # selection beats chance on the planted data
+    truth = frame["truth_fraud"].to_numpy()
+    selected = out["lane"].to_numpy() == "RED"
+    assert truth[selected].mean() > 5 * truth.mean()
+
+
+def test_chunking_csv_and_parquet_give_the_same_output(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    frame, path = consignments
+    lists = _lists(frame)
+    one = workdir / "one.parquet"
+    many = workdir / "many.parquet"
+    from_csv = workdir / "csv.parquet"
+    score_file(model_path, path, one, "2%/day", rules=RULES, lists=lists, chunk_rows=1_000_000)
+    score_file(model_path, path, many, "2%/day", rules=RULES, lists=lists, chunk_rows=2500)
+    csv = workdir / "input.csv"
+    frame.drop("truth_fraud", "truth_commodity_code", "truth_pattern").write_csv(csv)
+    score_file(model_path, csv, from_csv, "2%/day", rules=RULES, lists=lists, chunk_rows=7000)
+    a, b, c = pl.read_parquet(one), pl.read_parquet(many), pl.read_parquet(from_csv)
+    assert a.equals(b)
+    assert a.equals(c)
+    # per-day capacity: floor(2 % of each day's rows), counted on the arrival day
+    days = frame.select(pl.col("arrival_date").alias("day")).with_columns(a["lane"])
+    per_day = days.group_by("day").agg(pl.len().alias("n"), (pl.col("lane") == "RED").sum().alias("red"))
+    for row in per_day.iter_rows(named=True):
+        assert row["red"] == int(row["n"] * 0.02 + 1e-9)
+
+
+def test_per_office_capacity_and_kept_columns(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    _, path = consignments
+    out_path = workdir / "office.parquet"
+    score_file(
+        model_path, path, out_path, "15/office", chunk_rows=5000, keep_columns=["office", "origin_country"]
+    )
+    out = pl.read_parquet(out_path)
+    assert out.columns[-2:] == ["office", "origin_country"]
+    per_office = out.group_by("office").agg((pl.col("lane") == "RED").sum().alias("red"), pl.len())
+    assert per_office["red"].to_list() == np.minimum(15, per_office["len"].to_numpy()).tolist()
+
+
+def test_errors_before_scoring(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    frame, path = consignments
+    with pytest.raises(RuleError, match="unknown field 'colour'"):
+        score_file(model_path, path, workdir / "x.parquet", "1%", rules=[Rule("R", "x", "colour == 'red'")])
+    with pytest.raises(RuleError, match="unknown list @nope"):
+        score_file(
+            model_path, path, workdir / "x.parquet", "1%", rules=[Rule("R", "x", "sender_id in @nope")]
+        )
+    broken = workdir / "broken.parquet"
+    frame.drop("carrier").write_parquet(broken)
+    with pytest.raises(ConsignmentSchemaError) as info:
+        score_file(model_path, broken, workdir / "x.parquet", "1%")
+    assert info.value.column == "carrier"
+    with pytest.raises(ValueError, match="invalid capacity"):
+        score_file(model_path, path, workdir / "x.parquet", "lots")
+    assert not (workdir / "x.parquet").exists()
+
+
+def test_score_one_matches_batch(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    frame, path = consignments
+    out_path = workdir / "batch.parquet"
+    lists = _lists(frame)
+    score_file(model_path, path, out_path, "1%", rules=RULES, lists=lists)
+    batch = pl.read_parquet(out_path)
+    model = load_model(model_path)
+    scorer = ConsignmentScorer(model, RULES, lists, explain_top_k=3)
+    records = frame.drop(
+        "inspected", "seized", "commodity_code", "truth_fraud", "truth_commodity_code", "truth_pattern"
+    )
+    for i in (0, 17, 4242):
+        record = records.row(i, named=True)
+        record["declared_at"] = record["declared_at"].isoformat()  # as from JSON
+        record["arrival_date"] = record["arrival_date"].isoformat()
+        got = scorer(record)
+        assert got["consignment_id"] == batch["consignment_id"][i]
+        assert got["score"] == pytest.approx(batch["score"][i], abs=1e-12)
+        assert got["rule_hits"] == batch["rule_hits"][i].to_list()
+        assert got["lane"] in ("GREEN", "AMBER")
+        assert got["explanation"].count(";") == 2
+        assert score_one(record, model, rules=RULES, lists=lists)["score"] == got["score"]
+    with pytest.raises(ConsignmentSchemaError, match="unknown field"):
+        scorer({**records.row(0, named=True), "sender_name": "John Smith"})
+
+
+def test_inspect_and_learn_exploit_beats_random() -> None:
+    table = simulate_inspect_and_learn(weeks=4, capacity=0.02, n_per_week=15_000, seed=0)
+    assert table.columns == ["week", "strategy", "inspections", "seizures", "precision", "frauds", "recall"]
+    assert table.height == 4 * 3
+    assert sorted(set(table["week"].to_list())) == [1, 2, 3, 4]
+    assert set(table["strategy"].to_list()) == {"exploit", "explore", "random"}
+    # 2 % of the week's consignments (about 15,000 a week), the same for every strategy
+    assert table["inspections"].is_between(270, 330).all()
+    assert (table.group_by("week").agg(pl.col("inspections").n_unique())["inspections"] == 1).all()
+    assert ((table["precision"] >= 0) & (table["precision"] <= 1)).all()
+    totals = table.group_by("strategy").agg(
+        (pl.col("seizures").sum() / pl.col("inspections").sum()).alias("precision")
+    )
+    prec = dict(zip(totals["strategy"], totals["precision"], strict=True))
+    assert prec["exploit"] > 3 * prec["random"]
+    assert prec["explore"] > 2 * prec["random"]
+    with pytest.raises(ValueError, match="unknown strategy"):
+        simulate_inspect_and_learn(weeks=1, strategies=("greedy",))
+
+
+def test_ops_cli(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = tmp_path / "sim.parquet"
+    res = runner.invoke(app, ["simulate-consignments", "--n", "40000", "--out", str(data), "--seed", "3",
+                              "--inspection-rate", "0.3"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert pl.read_parquet(data).height == 40_000
+    model = tmp_path / "m.zip"
+    res = runner.invoke(app, ["train-consignments", "--input", str(data), "--out", str(model)])
+    assert res.exit_code == 0, res.output
+    assert "trained model consignment-lgbm-" in res.output
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [r.to_dict() for r in RULES[:1]]}))
+    out = tmp_path / "scored.parquet"
+    res = runner.invoke(app, ["score", "--model", str(model), "--input", str(data), "--capacity", "1%",
+                              "--output", str(out), "--rules", str(rules)])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "400 selected" in res.output
+    assert (pl.read_parquet(out)["lane"] == "RED").sum() == 400
+    res = runner.invoke(app, ["score", "--model", str(model), "--input", str(data), "--capacity", "lots"])
+    assert res.exit_code == 2 and "invalid capacity" in res.output
+    res = runner.invoke(app, ["inspect-and-learn", "--weeks", "2", "--n-per-week", "8000"])
+    assert res.exit_code == 0, res.output
+    assert "| week | exploit | explore | random |" in res.output
+    assert res.output.count("\n| ") >= 3

@@ -1,0 +1,214 @@
+"""Selection within capacity: limits, groups, rules first, exploration, lanes, determinism."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stopnet.risk.selection import (
+    LANES,
+    REASONS,
+    Capacity,
+    exploration_keys,
+    select_for_inspection,
+    top_k_per_group,
+    uniform_from_index,
+)
+
+
+def _data(n: int, seed: int = 0) -> tuple[np.ndarray, pl.DataFrame]:
+    rng = np.random.default_rng(seed)
+    scores = rng.beta(0.6, 12, n)
+    groups = pl.DataFrame(
+        {
+            "day": [dt.date(2026, 1, 1) + dt.timedelta(days=int(d)) for d in rng.integers(0, 5, n)],
+            "office": rng.choice(["FRCDG01", "DEFRA01", "NLAMS01"], n).tolist(),
+        }
+    )
+    return scores, groups
+
+
+def test_capacity_parse() -> None:
+    assert Capacity.parse("1%") == Capacity(share=0.01)
+    assert Capacity.parse("0.5%/day") == Capacity(share=0.005, per=("day",))
+    assert Capacity.parse("200") == Capacity(count=200)
+    assert Capacity.parse("50/office/day") == Capacity(count=50, per=("day", "office"))
+    assert Capacity.parse(300) == Capacity(count=300)
+    assert Capacity.parse(0.02) == Capacity(share=0.02)
+    for bad in ("", "1.5", "abc", "5%/week", "-3", "101%"):
+        with pytest.raises(ValueError):
+            Capacity.parse(bad)
+    with pytest.raises(ValueError, match="office_counts needs"):
+        Capacity(count=3, office_counts={"X": 1})
+    assert Capacity.parse("2%/day/office").describe() == "2%/day/office"
+
+
+@pytest.mark.parametrize(
+    "capacity", ["1%", "37", "2%/day", "5/day", "3%/office", "4/day/office", "0", "100%"]
+)
+def test_never_exceeds_capacity(capacity: str) -> None:
+    scores, groups = _data(5000)
+    hits = np.random.default_rng(1).random((5000, 2)) < 0.05
+    sel = select_for_inspection(
+        scores,
+        capacity,
+        rule_hits=hits,
+        rule_weights=[3.0, 1.0],
+        groups=groups,
+        exploration_share=0.2,
+        seed=3,
+    )
+    cap = Capacity.parse(capacity)
+    n_sel = sel.n_selected
+    if not cap.per:
+        limit = cap.count if cap.count is not None else int(np.floor((cap.share or 0.0) * 5000 + 1e-9))
+        assert n_sel == min(limit, 5000)
+    else:
+        frame = groups.with_columns(pl.Series("sel", sel.selected))
+        per = frame.group_by(list(cap.per)).agg(pl.len().alias("n"), pl.col("sel").sum().alias("k"))
+        for row in per.iter_rows(named=True):
+            limit = (
+                cap.count if cap.count is not None else int(np.floor((cap.share or 0.0) * row["n"] + 1e-9))
+            )
+            assert row["k"] == min(limit, row["n"]), row
+    assert (sel.lane == LANES.index("RED")).sum() == n_sel
+    assert ((sel.reason > 0) == sel.selected).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(0, 400),
+    count=st.integers(0, 50),
+    share=st.floats(0, 1),
+    per=st.sampled_from([(), ("day",), ("office",), ("day", "office")]),
+    use_share=st.booleans(),
+    explore=st.floats(0, 1),
+    seed=st.integers(0, 10),
+)
+def test_capacity_property(
+    n: int, count: int, share: float, per: tuple[str, ...], use_share: bool, explore: float, seed: int
+) -> None:
+    scores, groups = _data(n, seed)
+    cap = Capacity(share=share, per=per) if use_share else Capacity(count=count, per=per)
+    sel = select_for_inspection(
+        scores, cap, groups=groups if per else None, exploration_share=explore, seed=seed
+    )
+    assert sel.selected.shape == (n,)
+    total_limit = int(sel.group_capacity.sum())
+    assert sel.n_selected == total_limit  # fills exactly the capacity...
+    for g, limit in enumerate(sel.group_capacity):  # ...and never more in any group
+        assert sel.selected[sel.group == g].sum() <= limit
+
+
+def test_per_office_capacity_with_overrides() -> None:
+    scores, groups = _data(3000)
+    cap = Capacity(count=20, per=("office",), office_counts={"FRCDG01": 5, "NLAMS01": 0})
+    sel = select_for_inspection(scores, cap, groups=groups, exploration_share=0.1, seed=0)
+    offices = np.asarray(groups["office"].to_list())
+    assert sel.selected[offices == "FRCDG01"].sum() == 5
+    assert sel.selected[offices == "NLAMS01"].sum() == 0
+    assert sel.selected[offices == "DEFRA01"].sum() == 20
+    with pytest.raises(ValueError, match="needs the group columns"):
+        select_for_inspection(scores, cap)
+
+
+def test_rules_with_high_weight_come_first_then_scores() -> None:
+    n = 1000
+    scores = np.linspace(0.9, 0.0, n)  # row 0 has the best score
+    hits = np.zeros((n, 2), dtype=bool)
+    hits[[500, 600, 700], 0] = True  # heavy rule on low-scored rows
+    hits[[800, 900], 1] = True  # light rule: not prioritised
+    sel = select_for_inspection(
+        scores,
+        10,
+        rule_hits=hits,
+        rule_weights=[5.0, 0.5],
+        exploration_share=0.0,
+        rule_priority_min_weight=1.0,
+    )
+    chosen = set(np.flatnonzero(sel.selected).tolist())
+    assert {500, 600, 700} <= chosen
+    assert not ({800, 900} & chosen)
+    assert chosen - {500, 600, 700} == set(range(7))  # then the 7 best scores
+    assert REASONS[sel.reason[500]] == "RULE" and REASONS[sel.reason[0]] == "SCORE"
+    # light-rule hits that were not selected are AMBER, as are high scores
+    assert LANES[sel.lane[800]] == "AMBER"
+    assert LANES[sel.lane[10]] == "AMBER"  # score 0.89 >= 0.5 alert threshold, not selected
+    assert LANES[sel.lane[999]] == "GREEN"
+    # more heavy hits than capacity: highest weight, then score
+    hits2 = np.zeros((n, 2), dtype=bool)
+    hits2[100:200, 0] = True
+    hits2[150, 1] = True
+    sel2 = select_for_inspection(scores, 5, rule_hits=hits2, rule_weights=[2.0, 2.0], exploration_share=0.0)
+    assert np.flatnonzero(sel2.selected).tolist() == [100, 101, 102, 103, 150]
+
+
+def test_exploration_share_is_honoured_and_targets_uncertain_rows() -> None:
+    rng = np.random.default_rng(5)
+    n = 20_000
+    scores = rng.beta(0.5, 8, n)
+    sel = select_for_inspection(scores, 1000, exploration_share=0.1, seed=1)
+    explored = sel.reason == REASONS.index("EXPLORE")
+    exploited = sel.reason == REASONS.index("SCORE")
+    assert explored.sum() == 100 and exploited.sum() == 900
+    # explored rows are below the exploitation cut and closer to 0.5 than a random row
+    assert scores[explored].max() <= scores[exploited].min()
+    uncertainty = scores * (1 - scores)
+    assert uncertainty[explored].mean() > 1.5 * uncertainty[~sel.selected].mean()
+    # exploration share across groups is honoured overall (largest remainder)
+    groups = pl.DataFrame({"office": rng.choice(list("ABCDEFG"), n).tolist()})
+    sel_g = select_for_inspection(scores, "5%/office", groups=groups, exploration_share=0.1, seed=1)
+    total = int(sel_g.group_capacity.sum())
+    assert (sel_g.reason == REASONS.index("EXPLORE")).sum() == round(total * 0.1)
+
+
+@pytest.mark.parametrize("method", ["uncertainty", "thompson", "random"])
+def test_deterministic_for_a_seed(method: str) -> None:
+    scores, groups = _data(4000)
+    args: dict[str, Any] = {"groups": groups, "exploration_share": 0.3, "exploration": method}
+    a = select_for_inspection(scores, "3%/day", seed=7, **args)
+    b = select_for_inspection(scores, "3%/day", seed=7, **args)
+    c = select_for_inspection(scores, "3%/day", seed=8, **args)
+    assert np.array_equal(a.selected, b.selected) and np.array_equal(a.lane, b.lane)
+    assert not np.array_equal(a.selected, c.selected)
+    assert a.n_selected == c.n_selected
+
+
+def test_random_draws_depend_only_on_row_index() -> None:
+    idx = np.arange(10_000)
+    whole = uniform_from_index(idx, seed=3)
+    assert ((whole >= 0) & (whole < 1)).all()
+    assert abs(whole.mean() - 0.5) < 0.02
+    assert np.array_equal(uniform_from_index(idx[4000:6000], seed=3), whole[4000:6000])
+    assert not np.array_equal(uniform_from_index(idx, seed=4), whole)
+    scores = np.random.default_rng(0).random(10_000)
+    keys = exploration_keys(scores, idx, "uncertainty", 3)
+    assert np.array_equal(exploration_keys(scores[10:20], idx[10:20], "uncertainty", 3), keys[10:20])
+
+
+def test_top_k_per_group_matches_brute_force() -> None:
+    rng = np.random.default_rng(2)
+    values = rng.integers(0, 5, 300).astype(float)  # many ties
+    group = rng.integers(0, 4, 300)
+    got = top_k_per_group(values, 7, group)
+    expected: list[int] = []
+    for g in range(4):
+        members = [i for i in range(300) if group[i] == g]
+        members.sort(key=lambda i: (-values[i], i))
+        expected += members[:7]
+    assert got.tolist() == sorted(expected)
+    assert top_k_per_group(values, 0, group).size == 0
+
+
+def test_nan_scores_rank_last_and_lane_series() -> None:
+    scores = np.array([np.nan, 0.2, 0.9, np.nan, 0.1])
+    sel = select_for_inspection(scores, 2, exploration_share=0.0)
+    assert np.flatnonzero(sel.selected).tolist() == [1, 2]
+    assert sel.lane_series().to_list() == ["GREEN", "RED", "RED", "GREEN", "GREEN"]
+    assert sel.reason_series().to_list() == [None, "SCORE", "SCORE", None, None]

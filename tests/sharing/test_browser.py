@@ -1,0 +1,122 @@
+"""In a real browser: a seizure reported by one user appears on another user's page without reload."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from tests.pages import sign_in
+
+from .test_feed import post_case
+
+pytestmark = pytest.mark.browser
+
+
+def browser_cookie(base: str, actor) -> dict:
+    with httpx.Client(base_url=base) as c:
+        r = sign_in(c, actor)
+        assert r.status_code == 303, r.text
+        cookie = next(iter(c.cookies.jar))
+        return {"name": cookie.name, "value": cookie.value, "url": base}
+
+
+def test_a_reported_seizure_appears_on_another_users_page_without_reload(
+    world, live_server, browser_page, chromium
+):
+    page, watch = browser_page
+    base = live_server.url
+    page.context.add_cookies([browser_cookie(base, world["de_officer"])])
+    page.goto("/operations/TEST-OP/live")
+    page.wait_for_selector("html[data-live=open]")
+    page.evaluate("window.__notReloaded = true")
+
+    post_case(base, world["fr_officer"], "FR-HIDDEN", visibility="own")  # never for DE
+    post_case(base, world["fr_officer"], "FR-LIVE-1")
+    item = page.wait_for_selector("#live-events li:has-text('FR-LIVE-1')", timeout=10_000)
+    assert "MED-WEIGHT" in item.inner_text()
+    assert page.evaluate("window.__notReloaded") is True
+    assert page.locator("#live-empty").is_hidden()
+
+    # a second user, in another browser session, reports through the API while the first page stays open
+    other = chromium.new_context(base_url=base)
+    try:
+        other.add_cookies([browser_cookie(base, world["ke_officer"])])
+        ke = other.new_page()
+        ke.goto("/operations/TEST-OP/live")
+        ke.wait_for_selector("html[data-live=open]")
+        post_case(
+            base, world["ke_officer"], "KE-LIVE-2", seizures=[{"commodity_code": "IPR-FOOT", "pieces": 7}]
+        )
+        page.wait_for_selector("#live-events li:has-text('KE-LIVE-2')", timeout=10_000)
+        ke.wait_for_selector("#live-events li:has-text('KE-LIVE-2')", timeout=10_000)
+        assert ke.locator("#live-events li:has-text('FR-HIDDEN')").count() == 0
+    finally:
+        other.close()
+
+    time.sleep(0.5)
+    texts = page.locator("#live-events li").all_inner_texts()
+    assert [t for t in texts if "FR-HIDDEN" in t] == []
+    assert sum("FR-LIVE-1" in t for t in texts) == 1 and sum("KE-LIVE-2" in t for t in texts) == 1
+    assert page.evaluate("window.__notReloaded") is True
+    assert watch.page_errors == [] and watch.foreign_requests(base) == []
+    assert [m for m in watch.console_errors if "Content Security Policy" in m] == []
+
+
+def test_the_case_list_gains_new_rows_once_it_loads_live_js(world, live_server, browser_page):
+    """The case list page with live.js (added here as its template will load it): rows appear live."""
+    page, watch = browser_page
+    base = live_server.url
+    post_case(base, world["fr_officer"], "FR-BEFORE")
+    page.context.add_cookies([browser_cookie(base, world["de_officer"])])
+    page.goto("/operations/TEST-OP/cases")
+    page.wait_for_selector("#cases a:has-text('FR-BEFORE')")
+    if page.locator("script[src='/static/live.js']").count() == 0:
+        page.add_script_tag(url="/static/live.js")
+    page.wait_for_selector("html[data-live=open]")
+    page.evaluate("window.__notReloaded = true")
+    post_case(base, world["fr_officer"], "FR-NEW-ROW")
+    post_case(base, world["fr_officer"], "FR-OWN-ROW", visibility="own")
+    row = page.wait_for_selector("#cases tbody tr:has-text('FR-NEW-ROW')", timeout=10_000)
+    assert "FR-CUS" in row.inner_text() and "submitted" in row.inner_text()
+    assert page.locator("#cases tbody tr").first.inner_text().startswith("FR-NEW-ROW")
+    time.sleep(0.5)
+    assert page.locator("#cases tbody tr:has-text('FR-OWN-ROW')").count() == 0
+    assert page.evaluate("window.__notReloaded") is True
+    assert watch.page_errors == []
+
+
+def test_a_reported_seizure_updates_another_users_dashboard_without_reload(
+    world, live_server, browser_page, monkeypatch
+):
+    """The operation dashboard listens to the live feed: figures change in place when a case arrives
+    (also when the server first answers with a summary still being rebuilt: the page asks again)."""
+    from stopnet.analytics import service
+
+    monkeypatch.setattr(service, "REBUILD_GAP_SECONDS", 30.0)
+    page, watch = browser_page
+    base = live_server.url
+    post_case(base, world["fr_officer"], "FR-DASH-0")
+    page.context.add_cookies([browser_cookie(base, world["de_officer"])])
+    page.goto("/operations/TEST-OP/dashboard")
+    page.wait_for_selector("#dashboard[data-drawn=true]", timeout=20_000)
+    page.wait_for_selector("html[data-live=open]")
+    page.evaluate("window.__notReloaded = true")
+    cases = page.locator("[data-figure=cases]").get_attribute("data-value")
+    seizures = page.locator("[data-figure=seizures]").get_attribute("data-value")
+    assert (cases, seizures) == ("1", "2")
+
+    post_case(base, world["fr_officer"], "FR-DASH-HIDDEN", visibility="own")  # never counted for DE
+    post_case(
+        base,
+        world["fr_officer"],
+        "FR-DASH-1",
+        seizures=[{"commodity_code": "IPR-FOOT", "pieces": 7}, {"commodity_code": "MED-WEIGHT", "pieces": 3}],
+    )
+    page.wait_for_selector("[data-figure=cases][data-value='2']", timeout=15_000)
+    assert page.locator("[data-figure=seizures]").get_attribute("data-value") == "4"
+    assert page.evaluate("window.__notReloaded") is True
+    page.wait_for_selector("#dashboard[data-drawn=true]", timeout=20_000)  # the charts were redrawn
+    assert watch.page_errors == [] and watch.foreign_requests(base) == []
+    assert [m for m in watch.console_errors if "Content Security Policy" in m] == []
