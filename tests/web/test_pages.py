@@ -662,3 +662,13 @@ def test_a_500_answer_shows_no_stack_trace(failing_client, world, caplog):
 def test_a_500_answer_has_the_security_headers(failing_client, world):
     sign_in(failing_client, world["fr_officer"])
     _check_headers(failing_client.get("/", headers=HTML))
+
+
+def test_an_unknown_page_gets_the_sites_error_page_and_the_api_its_json(client, world):
+    sign_in(client, world["fr_officer"])
+    page = client.get("/no/such/page", headers=HTML)
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "404" in page.text and "not found" in page.text and 'action="/logout"' in page.text
+    _check_headers(page)
+    api = client.get("/api/v1/no/such/route")
+    assert api.status_code == 404 and api.json()["error"] == "not_found"

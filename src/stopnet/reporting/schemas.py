@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,13 +13,19 @@ from stopnet.db.models import CaseStatus, Visibility
 from stopnet.reference import get_reference
 
 
+@functools.cache
+def _codes(kind: str) -> frozenset[str]:
+    """The valid codes of a reference kind, as a set (read once: the bulk importer checks millions)."""
+    return frozenset(get_reference().codes(kind))
+
+
 def _code(kind: str, label: str, *, optional: bool = False) -> AfterValidator:
     def check(value: str | None) -> str | None:
         if value is None and optional:
             return None
         assert value is not None
         value = value.strip().upper()
-        if not get_reference().has(kind, value):
+        if value not in _codes(kind):
             raise ValueError(f"unknown {label} code {value!r}")
         return value
 
@@ -35,7 +42,7 @@ def _country(value: str | None) -> str | None:
     if value is None:
         return None
     value = value.strip().upper()
-    if not get_reference().has("countries", value):
+    if value not in _codes("countries"):
         raise ValueError(f"unknown country code {value!r} (ISO 3166 alpha-2 expected)")
     return value
 

@@ -239,6 +239,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Starlette's own refusals (unknown path, wrong method, a body that is not JSON) in the body
         # shape of every other error: {"error", "detail"}
         code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        if _wants_html(request):  # a person with a browser gets the site's error page
+            error = ServiceError(str(exc.detail))
+            error.status_code, error.code = exc.status_code, code
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {"error": error, "principal": await _principal_or_none(request)},
+                status_code=exc.status_code,
+                headers=exc.headers,
+            )
         return JSONResponse({"error": code, "detail": str(exc.detail)}, exc.status_code, exc.headers)
 
     @app.exception_handler(DBAPIError)
