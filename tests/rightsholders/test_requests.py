@@ -209,3 +209,41 @@ def test_request_photos(client, world, brand_x, clock, settings):
         headers=world["rights_holder"].headers,
     )
     assert bad.status_code == 403
+
+
+def test_a_genuine_answer_clears_the_seizure_label_of_the_risk_engine(client, world, brand_x, db):
+    """An inspection recorded as a seizure of a case the rights holder then verifies as genuine is not
+    a hit for the model (targeting's training labels); a counterfeit answer keeps it one."""
+    from stopnet.db.models.targeting import Consignment
+    from stopnet.targeting.service import _load_frame
+    from tests.targeting.conftest import records, stream
+
+    officer, holder = world["fr_officer"], world["rights_holder"]
+    recs = records(stream(2, seed=3, start="2025-05-14", days=1, labels="none"))
+    r = client.post(
+        "/api/v1/targeting/consignments",
+        json={"operation": "TEST-OP", "consignments": recs},
+        headers=officer.headers,
+    )
+    assert r.status_code == 201, r.text
+    other = report_case(client, officer, "FR-0002")
+    for rec, case in zip(recs, (brand_x.case, other), strict=True):
+        r = client.post(
+            f"/api/v1/targeting/operations/TEST-OP/consignments/{rec['consignment_id']}/inspection",
+            json={"outcome": "seizure", "case_id": case["id"]},
+            headers=officer.headers,
+        )
+        assert r.status_code == 201, r.text
+
+    def labels() -> dict[str, bool]:
+        db.expire_all()
+        frame, _ = _load_frame(db, [Consignment.operation_id == world.op.id])
+        return dict(zip(frame["consignment_id"], frame["seized"], strict=True))
+
+    ids = [rec["consignment_id"] for rec in recs]
+    assert labels() == {ids[0]: True, ids[1]: True}
+    for case, answer in ((brand_x.case, "genuine"), (other, "counterfeit")):
+        req = ask(client, officer, brand_x.brand["id"], case).json()
+        r = client.post(f"{URL}/{req['id']}/answer", json={"answer": answer}, headers=holder.headers)
+        assert r.status_code == 200, r.text
+    assert labels() == {ids[0]: False, ids[1]: True}

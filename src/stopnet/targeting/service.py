@@ -36,6 +36,7 @@ from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from stopnet.db.models import Case, Operation, Organisation, OrgKind, ParticipantRole, Role, Seizure, utcnow
+from stopnet.db.models.rightsholders import VerificationAnswer, VerificationRequest
 from stopnet.db.models.targeting import (
     Consignment,
     ConsignmentScore,
@@ -415,10 +416,20 @@ def list_consignments(
 
 
 def _load_frame(session: Session, where: Sequence[ColumnElement[bool]]) -> tuple[pl.DataFrame, list[int]]:
-    """Stored consignments as a frame of the risk schema, with ``inspected``/``seized`` labels; and PKs."""
+    """Stored consignments as a frame of the risk schema, with ``inspected``/``seized`` labels; and PKs.
+
+    A seizure whose case the rights holder later verified as **genuine** (a verification request of the
+    case answered ``genuine``, none ``counterfeit``) is labelled not seized: the goods were not
+    counterfeit, so the model must not learn them as a hit.
+    """
     cols = [getattr(Consignment, c) for c in CONSIGNMENT_FIELDS]
+    answers = select(VerificationRequest.id).where(VerificationRequest.case_id == InspectionResult.case_id)
+    cleared = and_(
+        answers.where(VerificationRequest.answer == VerificationAnswer.GENUINE).exists(),
+        ~answers.where(VerificationRequest.answer == VerificationAnswer.COUNTERFEIT).exists(),
+    )
     rows = session.execute(
-        select(Consignment.id, *cols, InspectionResult.outcome)
+        select(Consignment.id, *cols, InspectionResult.outcome, cleared)
         .outerjoin(InspectionResult, InspectionResult.consignment_pk == Consignment.id)
         .where(*where)
         .order_by(Consignment.declared_at, Consignment.id)
@@ -434,9 +445,9 @@ def _load_frame(session: Session, where: Sequence[ColumnElement[bool]]) -> tuple
             if c == "declared_at" and v is not None:
                 v = v.astimezone(dt.UTC).replace(tzinfo=None)
             data[c].append(v)
-        outcome = row[-1]
+        outcome, genuine = row[-2], bool(row[-1])
         inspected.append(outcome is not None)
-        seized.append(None if outcome is None else outcome is InspectionOutcome.SEIZURE)
+        seized.append(None if outcome is None else outcome is InspectionOutcome.SEIZURE and not genuine)
     frame = pl.DataFrame(
         {**data, "inspected": inspected, "seized": seized},
         schema={
