@@ -52,13 +52,13 @@ from stopnet.db.models.sharing import (
     Audience,
     Mention,
     Message,
-    OutboxEvent,
     ReadState,
     Thread,
 )
 from stopnet.reference import get_reference
 
 from . import mail, outbox
+from .broker import max_event_id
 from .schemas import (
     AlertCreate,
     AlertOut,
@@ -90,7 +90,7 @@ class AttachmentCorrupt(ServiceError):
 def feed_cursor(session: Session) -> int:
     """The id of the latest event committed to the live feed: a page read after it and connecting its
     stream from it (``data-cursor``) misses nothing and shows nothing twice."""
-    return int(session.scalar(select(func.max(OutboxEvent.id))) or 0)
+    return max_event_id(session)
 
 
 def _participation(session: Session, principal: Principal, op_id: int) -> ParticipantRole | None:
