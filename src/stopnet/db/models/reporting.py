@@ -38,7 +38,8 @@ class Case(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="RESTRICT"), index=True)
+    # no index of its own: four indexes above start with it (migration 0009)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="RESTRICT"))
     reporting_org_id: Mapped[int] = mapped_column(
         ForeignKey("organisation.id", ondelete="RESTRICT"), index=True
     )
@@ -93,8 +94,9 @@ class Seizure(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_report.id", ondelete="CASCADE"), index=True)
-    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="RESTRICT"), index=True)
+    # no single-column indexes: (case_id, line_no) and (operation_id, commodity_code) serve them (0009)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_report.id", ondelete="CASCADE"))
+    operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="RESTRICT"))
     line_no: Mapped[int] = mapped_column(Integer)
     commodity_code: Mapped[str] = mapped_column(String(24))
     commodity_group: Mapped[str] = mapped_column(String(16))
@@ -119,7 +121,8 @@ class CaseVersion(Base):
     __table_args__ = (UniqueConstraint("case_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("case_report.id", ondelete="CASCADE"), index=True)
+    # no index of its own: the unique (case_id, version) serves it (migration 0009)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case_report.id", ondelete="CASCADE"))
     version: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(24))
     reason: Mapped[str] = mapped_column(Text, default="")
