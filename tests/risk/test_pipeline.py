@@ -110,6 +110,24 @@ def test_score_file_end_to_end(
     assert truth[selected].mean() > 5 * truth.mean()
 
 
+def test_chunks_scored_side_by_side_give_the_same_file_as_one_by_one(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    # two threads score (and write) chunks side by side, each prediction on one thread; one thread does
+    # it chunk after chunk: the same scores, lanes, reasons and explanations either way
+    frame, path = consignments
+    lists = _lists(frame)
+    threaded, sequential = workdir / "threaded.parquet", workdir / "sequential.parquet"
+    a = score_file(model_path, path, threaded, "3%", rules=RULES, lists=lists, chunk_rows=3000, num_threads=2)
+    b = score_file(
+        model_path, path, sequential, "3%", rules=RULES, lists=lists, chunk_rows=3000, num_threads=1
+    )
+    assert a.chunks == b.chunks > 2
+    out = pl.read_parquet(threaded)
+    assert out.equals(pl.read_parquet(sequential))
+    assert out["explanation"].is_not_null().sum() == a.selected > 0
+
+
 def test_chunking_csv_and_parquet_give_the_same_output(
     model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
 ) -> None:

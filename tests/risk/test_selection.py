@@ -192,6 +192,22 @@ def test_random_draws_depend_only_on_row_index() -> None:
     assert np.array_equal(exploration_keys(scores[10:20], idx[10:20], "uncertainty", 3), keys[10:20])
 
 
+def test_exploration_keys_computed_by_chunks_select_the_same_rows() -> None:
+    scores, groups = _data(6000, seed=4)
+    idx = np.arange(scores.shape[0])
+    chunks = [
+        exploration_keys(scores[i : i + 2500], idx[i : i + 2500], "uncertainty", 5) for i in (0, 2500, 5000)
+    ]
+    args: dict[str, Any] = {"groups": groups, "exploration_share": 0.4, "seed": 5}
+    whole = select_for_inspection(scores, "2%/day", **args)
+    given_keys = select_for_inspection(scores, "2%/day", explore_keys=np.concatenate(chunks), **args)
+    assert np.array_equal(whole.selected, given_keys.selected)
+    assert np.array_equal(whole.reason, given_keys.reason)
+    assert (whole.reason == 3).sum() > 0  # some rows were explored
+    with pytest.raises(ValueError, match="one entry per score"):
+        select_for_inspection(scores, "2%/day", explore_keys=chunks[0], **args)
+
+
 def test_top_k_per_group_matches_brute_force() -> None:
     rng = np.random.default_rng(2)
     values = rng.integers(0, 5, 300).astype(float)  # many ties

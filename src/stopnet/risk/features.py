@@ -516,15 +516,18 @@ class FeatureEncoder:
         s = self.spec
         exprs: list[pl.Expr] = []
         for c in s.categorical:
-            mapping = pl.DataFrame(
-                {"v": self.categories.get(c, []), "code": list(range(len(self.categories.get(c, []))))},
-                schema={"v": pl.String, "code": pl.Float64},
-            )
+            # code = position in the sorted fitted categories, null if unseen: an Enum of those
+            # categories gives exactly that as its physical value (cheaper than a replace)
+            cats = self.categories.get(c, [])
             exprs.append(
                 pl.col(c)
                 .cast(pl.String)
-                .replace_strict(mapping["v"], mapping["code"], default=None, return_dtype=pl.Float64)
+                .cast(pl.Enum(cats), strict=False)
+                .to_physical()
+                .cast(pl.Float64)
                 .alias(f"cat__{c}")
+                if cats
+                else pl.lit(None, dtype=pl.Float64).alias(f"cat__{c}")
             )
         exprs += [pl.col(c).cast(pl.Float64).alias(f"num__{c}") for c in s.numeric]
         if s.value_col:

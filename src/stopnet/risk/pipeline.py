@@ -24,10 +24,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import polars as pl
@@ -497,6 +499,7 @@ class ChunkResult:
     candidates: np.ndarray
     payload: np.ndarray | pl.DataFrame | None
     seconds: float = 0.0
+    explore_keys: np.ndarray | None = None  # exploration keys of the chunk's rows, when computed
 
 
 def plan_chunks(path: str | Path, chunk_rows: int = 1_000_000) -> list[tuple[int, int]]:
@@ -598,6 +601,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
         np.flatnonzero(prio > 0),
         top_k_per_group(ranking_scores(scores), task.candidate_bound, local_group),
     ]
+    keys: np.ndarray | None = None
     if task.exploration_share > 0:
         keys = exploration_keys(
             scores,
@@ -626,6 +630,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
         candidates=candidates,
         payload=payload,
         seconds=time.perf_counter() - t0,
+        explore_keys=keys,
     )
 
 
@@ -766,11 +771,17 @@ def _client(dask_scheduler: Any) -> tuple[Any, bool]:
 
 
 def _run_chunks(
-    tasks: Sequence[ChunkTask], model: ScoringModel, dask_scheduler: Any
+    tasks: Sequence[ChunkTask], model: ScoringModel, dask_scheduler: Any, workers: int = 1
 ) -> Iterator[ChunkResult]:
+    """Pass 1 of every chunk: on the Dask cluster, or here in ``workers`` threads (LightGBM, polars and
+    pyarrow release the GIL, so two chunks scored side by side use two cores where one chunk alone
+    leaves one idle between its parallel parts; each thread's predictions then run single-threaded)."""
     if dask_scheduler is None:
-        for task in tasks:
-            yield score_chunk(task, model)
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                yield score_chunk(task, model)
+            return
+        yield from _in_threads(lambda task: score_chunk(task, model), tasks, workers)
         return
     from distributed import as_completed
 
@@ -785,6 +796,36 @@ def _run_chunks(
     finally:
         if owned:
             client.close()
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _in_threads(fn: Callable[[_T], _R], items: Sequence[_T], workers: int) -> Iterator[_R]:
+    """``fn`` of each item, in order, computed by ``workers`` threads at most ``workers`` items ahead
+    of the consumer (so memory holds a bounded number of chunks)."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stopnet-score") as pool:
+        pending: deque[Future[_R]] = deque()
+        it = iter(items)
+        for item in it:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= workers:
+                break
+        while pending:
+            result = pending.popleft().result()
+            nxt = next(it, None)
+            if nxt is not None:
+                pending.append(pool.submit(fn, nxt))
+            yield result
+
+
+def _local_workers(model: Any, dask_scheduler: Any) -> tuple[Any, int]:
+    """The model as each local worker thread uses it, and how many threads score chunks side by side:
+    the model's thread count, each prediction then on one thread (a :class:`RiskModelScorer` copy)."""
+    if dask_scheduler is not None or not isinstance(model, RiskModelScorer) or model.num_threads <= 1:
+        return model, 1
+    return replace(model, num_threads=1), model.num_threads
 
 
 def score_file(
@@ -873,7 +914,8 @@ def score_file(
     # pass 1: score chunks (locally or on the cluster)
     t = time.perf_counter()
     results: list[ChunkResult | None] = [None] * len(tasks)
-    for res in _run_chunks(tasks, model, dask_scheduler):
+    worker_model, workers = _local_workers(model, dask_scheduler)
+    for res in _run_chunks(tasks, worker_model, dask_scheduler, workers):
         results[res.index] = res
     done = [r for r in results if r is not None]
     if len(done) != len(tasks):
@@ -882,6 +924,9 @@ def score_file(
     scores = np.concatenate([r.scores for r in done]) if done else np.zeros(0)
     hits = np.concatenate([r.hits for r in done]) if done else np.zeros((0, len(active_rules)), bool)
     groups = pl.concat([r.groups for r in done if r.groups is not None]) if cap.per and done else None
+    # the chunks' exploration keys (same method, seed and floor as below), if every chunk kept them
+    keys = [r.explore_keys for r in done if r.explore_keys is not None]
+    explore_keys = np.concatenate(keys) if done and len(keys) == len(done) else None
     seconds["score"] = time.perf_counter() - t
 
     # selection over all rows
@@ -895,9 +940,11 @@ def score_file(
         groups=groups,
         exploration_share=exploration_share,
         exploration=exploration,  # type: ignore[arg-type]
+        exploration_floor=tasks[0].exploration_floor if tasks else 0.01,
         rule_priority_min_weight=rule_priority_min_weight,
         alert_threshold=alert_threshold,
         seed=seed,
+        explore_keys=explore_keys,
     )
     rule_hits = RuleHits(tuple(r.id for r in active_rules), weights, hits)
     seconds["select"] = time.perf_counter() - t
@@ -908,7 +955,7 @@ def score_file(
         Path(output_path),
         tasks,
         done,
-        model,
+        worker_model,
         version,
         scores,
         rule_hits,
@@ -916,6 +963,7 @@ def score_file(
         explain_top_k=explain_top_k,
         keep_columns=tuple(keep_columns),
         compression=compression,
+        workers=workers,
     )
     seconds["write"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_start
@@ -964,38 +1012,47 @@ def _write_output(
     explain_top_k: int,
     keep_columns: tuple[str, ...],
     compression: str,
+    workers: int = 1,
 ) -> int:
+    """Pass 2: each chunk's output table (explanations of its selected rows included) is built by
+    ``workers`` threads while this thread writes the tables in order; returns the chunks read again."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(out_path.name + ".part")
     writer: pq.ParquetWriter | None = None
     reread = 0
+
+    def build(i: int) -> tuple[Any, bool]:
+        task, result = tasks[i], results[i]
+        lo, hi = task.offset, task.offset + task.length
+        local = np.flatnonzero(sel.selected[lo:hi])
+        explanation = pl.repeat(None, task.length, dtype=pl.String, eager=True).alias("explanation")
+        again = False
+        if explain_top_k > 0 and local.shape[0]:
+            again = result.payload is None
+            texts = _explain_selected(task, result, local, model, explain_top_k)
+            explanation = explanation.scatter(local, pl.Series(texts, dtype=pl.String))
+        columns = [
+            result.ids.alias("consignment_id"),
+            pl.Series("score", scores[lo:hi], dtype=pl.Float64),
+            pl.repeat(version, task.length, dtype=pl.String, eager=True).alias("model_version"),
+            hits_to_series(hits.matrix[lo:hi], hits.rule_ids, "rule_hits"),
+            pl.Series("rule_score", _rule_score(hits, lo, hi), dtype=pl.Float64),
+            _LANE_LABELS.gather(sel.lane[lo:hi].astype(np.int64)).cast(_LANE_DTYPE).alias("lane"),
+            _REASON_LABELS.gather(sel.reason[lo:hi].astype(np.int64)).alias("selection_reason"),
+            explanation,
+        ]
+        if result.keep is not None:
+            columns += [result.keep.get_column(c) for c in result.keep.columns if c != "consignment_id"]
+        out = pl.DataFrame(columns)
+        table = out.to_arrow(compat_level=pl.CompatLevel.newest())  # zero-copy string views
+        # Parquet cannot write a dictionary of string views: the Enum goes as a dictionary of strings
+        lane = out.select("lane").to_arrow()
+        table = table.set_column(out.columns.index("lane"), lane.schema.field(0), lane.column(0))
+        return table, again
+
     try:
-        for task, result in zip(tasks, results, strict=True):
-            lo, hi = task.offset, task.offset + task.length
-            local = np.flatnonzero(sel.selected[lo:hi])
-            explanation = pl.repeat(None, task.length, dtype=pl.String, eager=True).alias("explanation")
-            if explain_top_k > 0 and local.shape[0]:
-                if result.payload is None:
-                    reread += 1
-                texts = _explain_selected(task, result, local, model, explain_top_k)
-                explanation = explanation.scatter(local, pl.Series(texts, dtype=pl.String))
-            columns = [
-                result.ids.alias("consignment_id"),
-                pl.Series("score", scores[lo:hi], dtype=pl.Float64),
-                pl.repeat(version, task.length, dtype=pl.String, eager=True).alias("model_version"),
-                hits_to_series(hits.matrix[lo:hi], hits.rule_ids, "rule_hits"),
-                pl.Series("rule_score", _rule_score(hits, lo, hi), dtype=pl.Float64),
-                _LANE_LABELS.gather(sel.lane[lo:hi].astype(np.int64)).cast(_LANE_DTYPE).alias("lane"),
-                _REASON_LABELS.gather(sel.reason[lo:hi].astype(np.int64)).alias("selection_reason"),
-                explanation,
-            ]
-            if result.keep is not None:
-                columns += [result.keep.get_column(c) for c in result.keep.columns if c != "consignment_id"]
-            out = pl.DataFrame(columns)
-            table = out.to_arrow(compat_level=pl.CompatLevel.newest())  # zero-copy string views
-            # Parquet cannot write a dictionary of string views: the Enum goes as a dictionary of strings
-            lane = out.select("lane").to_arrow()
-            table = table.set_column(out.columns.index("lane"), lane.schema.field(0), lane.column(0))
+        for table, again in _in_threads(build, range(len(tasks)), max(1, workers)):
+            reread += again
             if writer is None:
                 writer = pq.ParquetWriter(str(tmp), table.schema, compression=compression)
             writer.write_table(table)

@@ -363,6 +363,7 @@ def select_for_inspection(
     alert_threshold: float = 0.5,
     seed: int = 0,
     row_index: np.ndarray | None = None,
+    explore_keys: np.ndarray | None = None,
 ) -> Selection:
     """Choose rows to inspect; see the module docstring for the order of priorities.
 
@@ -370,7 +371,8 @@ def select_for_inspection(
     ``(n, n_rules)`` matrix with ``rule_weights``. ``groups`` holds one row per score with the
     columns named in ``capacity.per`` (``day`` as a date or integer, ``office`` as text).
     ``row_index`` (default ``0..n-1``) feeds the counter-based random draws, so that a subset scored
-    elsewhere can compute the same exploration keys (:func:`exploration_keys`).
+    elsewhere can compute the same exploration keys (:func:`exploration_keys`). ``explore_keys``, when
+    given, are those keys already computed (by chunks, with the same method, seed and floor).
     """
     cap = Capacity.parse(capacity)
     p = np.asarray(scores, dtype=np.float64)
@@ -408,7 +410,12 @@ def select_for_inspection(
     idx = np.arange(n, dtype=np.int64) if row_index is None else np.asarray(row_index, dtype=np.int64)
     if idx.shape[0] != n:
         raise ValueError("row_index must have one entry per score")
-    explore_key = exploration_keys(p, idx, exploration, seed, exploration_floor)
+    if explore_keys is None:
+        explore_key = exploration_keys(p, idx, exploration, seed, exploration_floor)
+    elif explore_keys.shape != (n,):
+        raise ValueError("explore_keys must have one entry per score")
+    else:
+        explore_key = explore_keys
 
     selected = np.zeros(n, dtype=bool)
     reason = np.zeros(n, dtype=np.int8)
