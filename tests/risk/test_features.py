@@ -221,3 +221,56 @@ def test_spec_validation() -> None:
         FeatureSpec(smoothing=-1)
     with pytest.raises(RuntimeError, match="not fitted"):
         HistoryEncoder(keys=(("a",),)).transform(pl.DataFrame({"a": ["x"]}))
+
+
+def _nan_equal(a: np.ndarray, b: np.ndarray) -> None:
+    assert a.shape == b.shape and a.shape[0] > 0
+    np.testing.assert_array_equal(a, b)  # NaN == NaN here; every other value exactly equal
+
+
+def test_row_path_equals_frame_path_on_declarations(frame: pl.DataFrame) -> None:
+    # frequencies, same-day counts, date parts, tax, combined keys, HS prefixes, unseen values
+    from stopnet.risk.features import to_numpy
+    from stopnet.risk.kcs import kcs_spec
+
+    spec = kcs_spec(6, profiles=False)
+    train = frame.filter(pl.col("date") < START + dt.timedelta(days=30))
+    later = frame.filter(pl.col("date") >= START + dt.timedelta(days=30))
+    odd = later.head(3).with_columns(
+        office_id=pl.lit("99"), importer_id=pl.lit("NEW"), hs_code=pl.lit(" 9999 "), net_mass=pl.lit(0.0)
+    )
+    later = pl.concat([later, odd])
+    enc = FeatureEncoder(spec)
+    enc.fit_transform(train, "fraud", "date")
+    assert enc.supports_rows()
+    _nan_equal(enc.transform_rows(later.to_dicts()), to_numpy(enc.transform(later)))
+    assert not FeatureEncoder(KCS_SPEC).supports_rows()  # price levels and log bins: frames only
+
+
+def test_row_path_equals_frame_path_on_consignments() -> None:
+    from stopnet.risk.consignments import coerce_consignments
+    from stopnet.risk.pipeline import as_scorer, prepare_consignments, prepare_record, train_consignment_model
+    from stopnet.risk.simulation import generate_consignments
+
+    model = train_consignment_model(generate_consignments(8000, start="2026-01-05", days=20, seed=3), seed=0)
+    later = generate_consignments(1500, start="2026-02-01", days=5, seed=4, labels="none")
+    later = coerce_consignments(later).with_row_index("i")
+    # unseen carrier and sender, no keyword, upper case keyword, zero weight and quantity, no marketplace
+    later = later.with_columns(
+        carrier=pl.when(pl.col("i") == 0).then(pl.lit("Nowhere Post")).otherwise(pl.col("carrier")),
+        sender_id=pl.when(pl.col("i") == 1).then(pl.lit("never-seen")).otherwise(pl.col("sender_id")),
+        description=pl.when(pl.col("i") == 2)
+        .then(pl.lit("assorted items"))
+        .when(pl.col("i") == 3)
+        .then(pl.lit("SNEAKERS, 2 pairs"))
+        .otherwise(pl.col("description")),
+        weight_kg=pl.when(pl.col("i") == 4).then(0.0).otherwise(pl.col("weight_kg")),
+        quantity=pl.when(pl.col("i") == 5).then(0).otherwise(pl.col("quantity")),
+        marketplace=pl.when(pl.col("i") == 6).then(None).otherwise(pl.col("marketplace")),
+    ).drop("i")
+    scorer = as_scorer(model, 1)
+    by_frame = scorer.features(prepare_consignments(later))
+    by_rows = scorer.features_rows([prepare_record(r) for r in later.to_dicts()])
+    _nan_equal(by_rows, by_frame)
+    assert np.isnan(by_rows[0, model.feature_names.index("cat__carrier")])
+    assert np.array_equal(scorer.predict_matrix(by_rows), model.predict_proba(prepare_consignments(later)))

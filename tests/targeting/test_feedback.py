@@ -143,6 +143,13 @@ def test_inspection_feedback_retrain_new_model_version_and_api_score(
         stored["explanation"][0]
     )
 
+    # the single-consignment API (features built row by row) gives the stored batch score exactly
+    same = today.filter(pl.col("consignment_id") == red[3]).row(0, named=True)
+    one = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in same.items()}
+    r = post(officer, f"{API}/score", {"operation": OP, "consignment": one})
+    assert r.status_code == 200, r.text
+    assert r.json()["score"] == stored["score"] and r.json()["explanation"] == stored["explanation"]
+
     # single-consignment scoring: score, lane, explanation, model version (names pseudonymised, not echoed)
     rec = dict(body["consignment"])
     rec.pop("sender_id")

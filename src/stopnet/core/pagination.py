@@ -14,7 +14,7 @@ class Paging:
     page_size: int
 
 
-def paging(
+async def paging(  # no blocking work: runs on the event loop, not in the thread pool
     request: Request,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int | None, Query(ge=1)] = None,

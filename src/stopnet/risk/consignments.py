@@ -38,6 +38,7 @@ __all__ = [
     "ConsignmentSchemaError",
     "coerce_consignments",
     "consignment_from_dict",
+    "consignment_row",
     "file_format",
     "pseudonymise",
     "pseudonymise_series",
@@ -398,6 +399,14 @@ def consignment_from_dict(record: Mapping[str, Any], *, check_values: bool = Tru
 
     Same rules and messages as :func:`coerce_consignments`, checked in Python (fast for one row).
     """
+    row = consignment_row(record, check_values=check_values)
+    known = {d.name: d for d in CONSIGNMENT_COLUMNS}
+    schema = {name: known[name].dtype for name in row}
+    return pl.DataFrame([row], schema=schema, orient="row")
+
+
+def consignment_row(record: Mapping[str, Any], *, check_values: bool = True) -> dict[str, Any]:
+    """:func:`consignment_from_dict`'s validated values as a plain dict (Python types of the schema)."""
     known = {d.name: d for d in CONSIGNMENT_COLUMNS}
     unknown = [k for k in record if k not in known]
     if unknown:
@@ -430,8 +439,7 @@ def consignment_from_dict(record: Mapping[str, Any], *, check_values: bool = Tru
         for column, ok, why in checks:
             if not ok:
                 raise ConsignmentSchemaError(column, f"{why}: {row[column]!r}")
-    schema = {name: known[name].dtype for name in row}
-    return pl.DataFrame([row], schema=schema, orient="row")
+    return row
 
 
 def _csv_overrides(schema: Mapping[str, pl.DataType], header: Sequence[str]) -> dict[str, pl.DataType]:

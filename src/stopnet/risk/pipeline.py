@@ -20,6 +20,7 @@ rules hit), ``lane`` (RED / AMBER / GREEN), ``selection_reason`` (RULE / SCORE /
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -40,7 +41,7 @@ from stopnet.risk.consignments import (
     CONSIGNMENT_SCHEMA,
     ConsignmentSchemaError,
     coerce_consignments,
-    consignment_from_dict,
+    consignment_row,
     file_format,
 )
 from stopnet.risk.features import FeatureSpec, to_numpy
@@ -181,6 +182,27 @@ def prepare_consignments(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(exprs)
 
 
+_KEYWORD = re.compile(_KEYWORD_RE)
+
+
+def prepare_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`prepare_consignments` of one consignment given as a dict of schema values
+    (:func:`~stopnet.risk.consignments.consignment_row`): the same derived values, in plain Python."""
+    out = dict(row)
+    declared = row.get("declared_at")
+    out[DATE_COL] = declared.date() if isinstance(declared, dt.datetime) else declared
+    description = row.get("description")
+    found = _KEYWORD.search(description) if isinstance(description, str) else None
+    out["desc_kw"] = found.group(1).lower() if found else "other"
+    value, quantity = row.get("declared_value"), row.get("quantity")
+    out["value_per_item"] = (
+        None if value is None or quantity is None else float(value) / max(float(quantity), 1.0)
+    )
+    if "inspected" in row and "seized" in row:
+        out[LABEL_COL] = int(bool(row["seized"])) if row["inspected"] else None
+    return out
+
+
 # --------------------------------------------------------------------------------------------------
 # Model
 # --------------------------------------------------------------------------------------------------
@@ -239,6 +261,14 @@ class RiskModelScorer:
         feats = self.model.encoder.transform(frame)
         # nulls become NaN (= missing for LightGBM), as in stopnet.risk.features.to_numpy
         return feats.select(pl.all().cast(pl.Float64)).to_numpy(order="c")
+
+    def features_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """:meth:`features` of a few prepared rows given as dicts (:func:`prepare_record`), in plain
+        Python; falls back to the frame path for specs it does not cover."""
+        encoder = self.model.encoder
+        if encoder.supports_rows():
+            return np.asarray(encoder.transform_rows(rows), dtype=np.float64)
+        return self.features(pl.DataFrame(list(rows)))
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
         if x.shape[0] == 0:
@@ -1099,14 +1129,15 @@ class ConsignmentScorer:
         self._rules = compile_rules(self.rules, schema, self.lists)
 
     def __call__(self, consignment: Mapping[str, Any]) -> dict[str, Any]:
-        frame = consignment_from_dict(consignment)
+        row = consignment_row(consignment)
+        frame = _row_frame(row)
         scorer = self._scorer
-        prepared = prepare_consignments(frame)
         x: np.ndarray | None = None
         if _has_matrix_api(scorer):
-            x = scorer.features(prepared)
+            x = scorer.features_rows([prepare_record(row)])
             score = float(scorer.predict_matrix(x)[0])
         else:
+            prepared = prepare_consignments(frame)
             score = float(np.asarray(scorer.predict_proba(prepared)).reshape(-1)[0])
         hit_ids: list[str] = []
         rule_score = 0.0
@@ -1128,6 +1159,12 @@ class ConsignmentScorer:
             else:
                 out["explanation"] = _format_explanations(scorer.explain(prepared, self.explain_top_k), 1)[0]
         return out
+
+
+def _row_frame(row: Mapping[str, Any]) -> pl.DataFrame:
+    """A validated consignment row as a 1-row frame of the schema's types (what rules evaluate)."""
+    known = {**CONSIGNMENT_SCHEMA, **CONSIGNMENT_LABEL_SCHEMA}
+    return pl.DataFrame([dict(row)], schema={k: known.get(k, pl.String()) for k in row}, orient="row")
 
 
 def score_one(

@@ -1,12 +1,19 @@
-"""Typed FastAPI dependencies: the database session and the acting principal."""
+"""Typed FastAPI dependencies: the database session and the acting principal.
+
+FastAPI runs a plain ``def`` dependency in its thread pool, one hand-over each (two for a generator).
+Dependencies that do no blocking work are therefore ``async def``: the settings, the principal check,
+and the session's creation (no connection is opened until the first query); what touches the database
+(closing the session, reading the principal) runs in the thread pool.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from stopnet.access.principal import Principal
 from stopnet.access.ratelimit import token_limiter
@@ -18,21 +25,22 @@ from stopnet.db.models import Organisation, User
 from .sessions import COOKIE, read_cookie
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One session per request. Write routes commit explicitly before answering; errors roll back."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One session per request. Write routes commit explicitly before answering; errors roll back.
+    Rolling back and closing (which returns the connection to the pool) run in the thread pool."""
     session: Session = request.app.state.sessionmaker()
     try:
         yield session
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        await run_in_threadpool(session.close)
 
 
 DB = Annotated[Session, Depends(get_db)]
@@ -58,11 +66,17 @@ def optional_principal(request: Request, db: DB) -> Principal | None:
     return principal_for(user, org)
 
 
-def require_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+def require_principal(principal: Principal | None) -> Principal:
     if principal is None:
         raise Unauthenticated("sign in or send an API token (Authorization: Bearer ...)")
     return principal
 
 
-CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+async def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    return require_principal(principal)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 MaybePrincipal = Annotated[Principal | None, Depends(optional_principal)]
