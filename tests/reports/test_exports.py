@@ -86,13 +86,25 @@ def _csv(r) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
 def test_case_export_csv_holds_what_the_exporter_may_read(
     client: TestClient, world: World, cases: dict
 ) -> None:
-    fr = _csv(client.get(f"{URL}/cases.csv", headers=world["fr_officer"].headers))
+    h = world["fr_officer"].headers
+    fr = _csv(client.get(f"{URL}/cases.csv", headers=h))
     assert {row["reference"] for row in fr} == {"FR-1", "FR-SECRET", "DE-1"}
     by_ref = {row["reference"]: row for row in fr}
     assert "consignee_name" not in fr[0]  # no export carries personal data, not even the reporter's own
     assert "Secret Person" not in client.get(f"{URL}/cases.json", headers=world["fr_officer"].headers).text
     assert by_ref["FR-1"]["total_pieces"] == "132" and by_ref["FR-1"]["seizures"] == "2"
     assert by_ref["FR-1"]["notes"] == "'+33 1 23 45 67 89 call the consignee"  # guarded
+    fr1 = by_ref["FR-1"]  # every seizure of the case added up, text of its goods and brands
+    assert (fr1["total_weight_kg"], fr1["commodity_codes"], fr1["brands"]) == (
+        "3.250",
+        "IPR-FOOT MED-WEIGHT",
+        "'" + EVIL + "; Brand X",
+    )
+    assert (fr1["reporting_org"], fr1["status"], fr1["visibility"]) == ("FR-CUS", "submitted", "participants")
+    assert (fr1["detected_on"], fr1["is_ecommerce"], fr1["validated_at"]) == ("2025-05-14", "true", "")
+    assert by_ref["DE-1"]["total_weight_kg"] == "90.000" and by_ref["DE-1"]["seizures"] == "1"
+    medicines = _csv(client.get(f"{URL}/cases.csv", params={"commodity_group": "medicines"}, headers=h))
+    assert {r["reference"]: r["seizures"] for r in medicines} == {"FR-1": "2", "FR-SECRET": "1"}
     de = _csv(client.get(f"{URL}/cases.csv", headers=world["de_officer"].headers))
     assert {row["reference"] for row in de} == {"FR-1", "DE-1"}  # FR's own case never, KE's draft never
     partner = _csv(client.get(f"{URL}/cases.csv", headers=world["partner"].headers))
@@ -181,6 +193,13 @@ def test_rights_holder_exports_only_its_brands_seizures(
     for secret in ("FR-SECRET", "Secret Person", "Hans Muster", "Jean Dupont", "FR-1", "notes", "consignee"):
         assert secret not in text
     assert client.get(f"{URL}/seizures.csv", params={"q": "call"}, headers=h).status_code == 422
+    # a goods filter keeps the seizures of those goods (it once failed with a 500 here)
+    rows = _csv(client.get(f"{URL}/seizures.csv", params={"commodity_group": "medicines"}, headers=h))
+    assert [(r["reported_brand"], r["commodity_code"], r["pieces"]) for r in rows] == [
+        ("Brand X", "MED-WEIGHT", "120")
+    ]
+    rows = _csv(client.get(f"{URL}/seizures.csv", params={"commodity_code": "IPR-CLOTH"}, headers=h))
+    assert [(r["reported_brand"], r["pieces"]) for r in rows] == [("brand  x", "300")]
 
 
 def test_exports_are_audited_and_need_the_export_scope(

@@ -24,10 +24,12 @@ import re
 import tempfile
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, false, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased
 
 from stopnet.access import policy
 from stopnet.access.principal import Principal
@@ -42,7 +44,7 @@ from stopnet.rightsholders import service as rights
 
 from .schemas import ExportFormat, ExportInfo, ExportKind
 
-YIELD_PER = 500
+YIELD_PER = 2000
 CHUNK = 64 * 1024
 MEDIA_TYPES: dict[str, str] = {
     "csv": "text/csv; charset=utf-8",
@@ -141,7 +143,9 @@ def _holder_stmt(
             Case.operation_id == op.id,
             Seizure.brand.in_(list(texts)) if texts else false(),
             rights._holder_case_clause([op.id]),
-            *filter_clauses(filters),
+            # the goods filters apply to the seizure itself (the case list's EXISTS on seizures would
+            # correlate to this query's seizure and leave its subquery without a FROM)
+            *filter_clauses(filters.model_copy(update={"commodity_code": None, "commodity_group": None})),
             *_seizure_goods(filters),
         )
     )
@@ -217,28 +221,61 @@ def _org_codes(session: Session) -> dict[int, str]:
     return dict(session.execute(select(Organisation.id, Organisation.code)).all())
 
 
+#: The case columns of a case export, in the order of :data:`CASE_COLUMNS` (without the seizure totals).
+_CASE_FIELDS = (
+    Case.id, Case.reference, Case.reporting_org_id, Case.reporting_country, Case.region_code, Case.status,
+    Case.visibility, Case.detected_on, Case.office, Case.place, Case.transport_mode, Case.is_ecommerce,
+    Case.channel, Case.departure_country, Case.origin_country, Case.destination_country,
+    Case.transit_countries, Case.detection_method, Case.concealment, Case.platform_type, Case.platform_name,
+    Case.notes, Case.submitted_at, Case.validated_at,
+)  # fmt: skip
+
+
 def _case_rows(
     session: Session, principal: Principal, op: Operation, filters: CaseFilters
 ) -> Iterator[list[Any]]:
+    """One row per case: its columns and its seizures added up.
+
+    One Core statement (rows, not ORM objects: executed on the session's connection) of the cases joined
+    to their seizures in case order, grouped here: the whole operation's export is one streamed query
+    with no per-row object work.
+    """
     codes = _org_codes(session)
+    s = aliased(Seizure, name="s")  # the filters' EXISTS on seizures must not correlate to this join
     stmt = (
         _case_stmt(session, principal, op, filters)
-        .options(selectinload(Case.seizures))
-        .order_by(Case.detected_on, Case.id)
+        .with_only_columns(*_CASE_FIELDS, s.pieces, s.weight_kg, s.commodity_code, s.brand)
+        .outerjoin(s, s.case_id == Case.id)
+        .order_by(Case.detected_on, Case.id, s.line_no)
         .execution_options(yield_per=YIELD_PER)
     )
-    for c in session.scalars(stmt):
-        seizures = c.seizures
+    for _, group in groupby(session.connection().execute(stmt), key=itemgetter(0)):
+        rows: list[Any] = list(group)
+        (cid, ref, org_id, country, region, status, visibility, detected_on, office, place, transport,
+         ecommerce, channel, departure, origin, destination, transit, detection, concealment, platform_type,
+         platform_name, notes, submitted_at, validated_at, *_) = rows[0]  # fmt: skip
+        seizures: list[tuple[int, Decimal, str, str | None]] = [
+            r[-4:] for r in rows if r[-2] is not None
+        ]  # (pieces, weight, code, brand); none when the case has no seizure
         yield [
-            c.id, c.reference, codes.get(c.reporting_org_id, ""), c.reporting_country, c.region_code,
-            c.status.value, c.visibility.value, c.detected_on, c.office, c.place, c.transport_mode,
-            c.is_ecommerce, c.channel, c.departure_country, c.origin_country, c.destination_country,
-            c.transit_countries.replace(",", " "), c.detection_method, c.concealment, c.platform_type,
-            c.platform_name, c.notes, len(seizures),
-            sum(s.pieces for s in seizures), sum((s.weight_kg for s in seizures), Decimal(0)),
-            " ".join(sorted({s.commodity_code for s in seizures})),
-            "; ".join(sorted({s.brand for s in seizures if s.brand})), c.submitted_at, c.validated_at,
+            cid, ref, codes.get(org_id, ""), country, region, status.value, visibility.value, detected_on,
+            office, place, transport, ecommerce, channel, departure, origin, destination,
+            transit.replace(",", " "), detection, concealment, platform_type, platform_name, notes,
+            len(seizures), sum(p for p, _, _, _ in seizures), sum((w for _, w, _, _ in seizures), Decimal(0)),
+            " ".join(sorted({c for _, _, c, _ in seizures})),
+            "; ".join(sorted({b for _, _, _, b in seizures if b})), submitted_at, validated_at,
         ]  # fmt: skip
+
+
+#: The columns of a seizure export, in the order of :data:`SEIZURE_COLUMNS`.
+_SEIZURE_FIELDS = (
+    Seizure.id, Case.id, Case.reference, Organisation.code, Case.reporting_country, Case.region_code,
+    Case.status, Case.detected_on, Case.transport_mode, Case.is_ecommerce, Case.channel, Case.origin_country,
+    Case.destination_country, Seizure.line_no, Seizure.commodity_code, Seizure.commodity_group,
+    Seizure.description, Seizure.brand, Seizure.rights_holder, Seizure.hs_code, Seizure.pieces,
+    Seizure.weight_kg, Seizure.value_amount, Seizure.currency, Seizure.infringement_type, Seizure.nature,
+)  # fmt: skip
+_STATUS_AT = SEIZURE_COLUMNS.index("status")
 
 
 def _seizure_rows(
@@ -246,16 +283,14 @@ def _seizure_rows(
 ) -> Iterator[list[Any]]:
     stmt = (
         _seizure_stmt(session, principal, op, filters)
+        .with_only_columns(*_SEIZURE_FIELDS)
         .order_by(Case.detected_on, Case.id, Seizure.line_no)
         .execution_options(yield_per=YIELD_PER)
     )
-    for s, c, org in session.execute(stmt):
-        yield [
-            s.id, c.id, c.reference, org, c.reporting_country, c.region_code, c.status.value, c.detected_on,
-            c.transport_mode, c.is_ecommerce, c.channel, c.origin_country, c.destination_country, s.line_no,
-            s.commodity_code, s.commodity_group, s.description, s.brand, s.rights_holder, s.hs_code,
-            s.pieces, s.weight_kg, s.value_amount, s.currency, s.infringement_type, s.nature,
-        ]  # fmt: skip
+    for row in session.connection().execute(stmt):
+        out = list(row)
+        out[_STATUS_AT] = out[_STATUS_AT].value
+        yield out
 
 
 def _holder_rows(
@@ -276,23 +311,26 @@ def _holder_rows(
 _XLSX_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
+#: How a cell of each exact type is written in CSV (the common types, looked up once per cell).
+_AS_TEXT: dict[type, Any] = {
+    type(None): lambda v: "",
+    bool: lambda v: "true" if v else "false",
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    str: csv_cell,
+}
 
 
 def csv_value(value: Any) -> Any:
     """A CSV cell: text guarded against formula injection; numbers and dates as written."""
-    if isinstance(value, str):
+    convert = _AS_TEXT.get(type(value))
+    if convert is not None:
+        return convert(value)
+    if isinstance(value, str):  # a subclass of str
         return csv_cell(value)
-    if isinstance(value, bool | int | Decimal | float):
-        return _text(value)
-    return _text(value)
+    if isinstance(value, dt.date):  # or of date, datetime
+        return value.isoformat()
+    return str(value)
 
 
 def xlsx_value(value: Any) -> Any:
