@@ -356,6 +356,28 @@ def test_one_summary_serves_every_viewer_and_follows_new_reports(db, world, sess
     assert len(builds) == 2
 
 
+def test_each_viewer_keeps_its_own_figures_across_rebuilds(db, world, session_factory, monkeypatch):
+    """A rebuild with the same visibility keys reuses each viewer's allowed keys; one with a new key
+    evaluates the clauses again. Either way a case kept to FR never counts for DE."""
+    monkeypatch.setattr(service, "REBUILD_GAP_SECONDS", 0.0)  # every change is added up before answering
+    seed(session_factory, world, [C(org="FR-CUS"), C(org="DE-CUS")])
+    evaluations = []
+    real = service._allowed_keys
+    monkeypatch.setattr(service, "_allowed_keys", lambda *a: evaluations.append(1) or real(*a))
+
+    def cases() -> tuple[int, int, int]:
+        return tuple(dash(db, world, a).key_figures.cases for a in ("fr_officer", "de_officer", "ke_officer"))
+
+    assert cases() == (2, 2, 2)
+    assert len(evaluations) == 3  # one clause each
+    seed(session_factory, world, [C(org="FR-CUS", visibility=Visibility.OWN)])  # a new visibility key
+    assert cases() == (3, 2, 2)
+    assert len(evaluations) == 6
+    seed(session_factory, world, [C(org="FR-CUS", visibility=Visibility.OWN), C(org="DE-CUS")])
+    assert cases() == (5, 3, 3)  # the same keys: nothing evaluated again, FR's own cases still FR's
+    assert len(evaluations) == 6
+
+
 def test_corrections_and_validation_move_the_figures(db, world, session_factory):
     (case_id,) = seed(session_factory, world, [C(org="FR-CUS", status=CaseStatus.SUBMITTED)])
     assert dash(db, world, "de_officer").key_figures.cases == 1

@@ -400,8 +400,12 @@ class _Summary:
     as_of: dt.datetime  # the same, as a UTC date and time: the data is at least this recent
     build_seconds: float
     frame: pl.DataFrame  # the summary rows, with a "vk" column (index of the visibility key)
-    vkeys: pl.DataFrame  # vk, reporting_org_id, region_code, status, visibility
-    totals: dict[Any, _Totals] = field(default_factory=dict)  # per viewer clause
+    vkeys: pl.DataFrame  # vk, reporting_org_id, region_code, status, visibility (in that order)
+    #: per viewer clause, the visibility keys it allows; shared with the next summary of the same key
+    #: when that one has the same visibility keys (the clause's verdict on them cannot differ)
+    allowed: dict[Any, frozenset[int]] = field(default_factory=dict)
+    #: per set of allowed keys, the sums (viewers allowed the same keys see the same figures)
+    totals: dict[frozenset[int], _Totals] = field(default_factory=dict)
 
 
 class _Cache:
@@ -479,8 +483,14 @@ def _run(engine: Engine, stmt: Select[Any]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SUMMARY_SCHEMA, orient="row")
 
 
-def _build(engine: Engine, version: tuple[Any, ...], statements: Sequence[Select[Any]]) -> _Summary:
-    """Run the summary statements (at the same time on PostgreSQL, one connection each)."""
+def _build(
+    engine: Engine, version: tuple[Any, ...], statements: Sequence[Select[Any]], previous: _Summary | None
+) -> _Summary:
+    """Run the summary statements (at the same time on PostgreSQL, one connection each).
+
+    The visibility keys are numbered in sorted order, so that a rebuild after new reports of the same
+    administrations has the same keys as ``previous``: it then keeps its viewers' allowed keys.
+    """
     started, as_of, t0 = time.monotonic(), dt.datetime.now(dt.UTC), time.perf_counter()
     if engine.dialect.name == "postgresql" and len(statements) > 1:
         with ThreadPoolExecutor(max_workers=len(statements), thread_name_prefix="dashboard") as pool:
@@ -490,12 +500,16 @@ def _build(engine: Engine, version: tuple[Any, ...], statements: Sequence[Select
     frame = pl.concat(frames)
     vkeys = (
         frame.select(VIS_COLUMNS)
-        .unique(maintain_order=True)
+        .unique()
+        .sort(VIS_COLUMNS, nulls_last=True)
         .with_row_index("vk")
         .with_columns(pl.col("vk").cast(pl.Int32))
     )
     frame = frame.join(vkeys, on=list(VIS_COLUMNS), how="left", nulls_equal=True).drop(VIS_COLUMNS)
-    return _Summary(version, started, as_of, time.perf_counter() - t0, frame, vkeys)
+    entry = _Summary(version, started, as_of, time.perf_counter() - t0, frame, vkeys)
+    if previous is not None and previous.vkeys.equals(vkeys):
+        entry.allowed = previous.allowed
+    return entry
 
 
 def _summary(
@@ -532,7 +546,7 @@ def _summary(
             not built_since
             and (entry.version != version or time.monotonic() - entry.built_at > CACHE_TTL_SECONDS)
         ):
-            entry = _build(engine, version, statements())
+            entry = _build(engine, version, statements(), entry)
             cache.put(key, entry)
     return entry, True
 
@@ -552,7 +566,7 @@ def _refresh_in_background(
     def work() -> None:
         try:
             with cache.key_lock(key):
-                cache.put(key, _build(engine, version, statements()))
+                cache.put(key, _build(engine, version, statements(), cache.get(key)))
         except Exception:
             log.exception("dashboard summary refresh failed")
         finally:
@@ -599,14 +613,16 @@ def _viewer_totals(
         op.id,
         lambda: summary_statements(op.id, filters, windows, clause=None if shared else clause),
     )
-    totals = entry.totals.get(clause_key)
-    if totals is None:
+    allowed = entry.allowed.get(clause_key)
+    if allowed is None:
         if shared:
             allowed = _allowed_keys(session, clause, entry.vkeys)
         else:
             allowed = frozenset(entry.vkeys["vk"].to_list())
-        totals = _sum_for(entry, allowed)
-        entry.totals[clause_key] = totals
+        entry.allowed[clause_key] = allowed
+    totals = entry.totals.get(allowed)
+    if totals is None:
+        totals = entry.totals[allowed] = _sum_for(entry, allowed)
     return replace(totals, fresh=fresh)
 
 
@@ -649,10 +665,12 @@ def _sum_for(entry: _Summary, allowed: frozenset[int]) -> _Totals:
 
 
 def _adaptable(clause: ColumnElement[bool]) -> bool:
-    """Whether ``clause`` reads no column of the case outside the visibility key."""
+    """Whether ``clause`` reads no column but those of the visibility key (no other column of the case,
+    no other table): its verdict on a key then holds for every case with that key, and for as long as
+    the summary's keys stay the same."""
     table = Case.__table__
-    return not any(
-        isinstance(e, Column) and e.table is table and e.name not in VIS_COLUMNS
+    return all(
+        not isinstance(e, Column) or (e.table is table and e.name in VIS_COLUMNS)
         for e in visitors.iterate(clause)
     )
 
