@@ -44,6 +44,7 @@ from stopnet.risk.consignments import (
     consignment_row,
     file_format,
 )
+from stopnet.risk.explain import ContributionTables
 from stopnet.risk.features import FeatureSpec, to_numpy
 from stopnet.risk.rules import Rule, RuleHits, compile_rules, evaluate_rules, hits_to_series
 from stopnet.risk.selection import (
@@ -285,12 +286,21 @@ class RiskModelScorer:
             return np.zeros(0, dtype=np.float64)
         return self.predict_matrix(self.features(frame))
 
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """SHAP contributions (log-odds, bias last) of each row: LightGBM's ``pred_contrib`` values,
+        computed per distinct decision path (:class:`~stopnet.risk.explain.ContributionTables`, kept
+        with the model)."""
+        tables = getattr(self.model, "_contribution_tables", None)
+        if tables is None:
+            tables = ContributionTables(self.model.booster)
+            self.model._contribution_tables = tables
+        return tables.contributions(x, num_threads=self._threads(x))
+
     def explain_matrix(self, x: np.ndarray, top_k: int = 3) -> list[list[tuple[str, str, float]]]:
         """Top ``top_k`` contributions (log-odds) per row as ``(feature, value, contribution)``."""
         if x.shape[0] == 0:
             return []
-        contrib = np.asarray(self.model.booster.predict(x, pred_contrib=True, num_threads=self._threads(x)))
-        contrib = contrib[:, :-1]
+        contrib = self.contributions(x)[:, :-1]
         encoder = self.model.encoder
         names = encoder.feature_names()
         cats = {f"cat__{c}": v for c, v in encoder.categories.items()}
@@ -317,8 +327,7 @@ class RiskModelScorer:
         n = x.shape[0]
         if n == 0 or top_k <= 0:
             return []
-        contrib = np.asarray(self.model.booster.predict(x, pred_contrib=True, num_threads=self._threads(x)))
-        contrib = contrib[:, :-1]
+        contrib = self.contributions(x)[:, :-1]
         encoder = self.model.encoder
         names = encoder.feature_names()
         shown_names = [nm[len("cat__") :] if nm.startswith("cat__") else nm for nm in names]
