@@ -11,8 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from stopnet.access import policy
+from stopnet.access.principal import Principal
 from stopnet.core.errors import TooLarge
 from stopnet.core.pagination import PagingDep
+from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
 
@@ -37,8 +39,9 @@ router = APIRouter(prefix="/api/v1", tags=["sharing"])
 # ------------------------------------------------------------------------------------------ live feed
 
 
-def _open_feed(request: Request, code: str) -> tuple[int, feed.Viewer]:
-    """Authenticate and decide visibility with a short-lived session (none is held by the stream)."""
+def _authorise(request: Request, code: str) -> tuple[Principal, Operation]:
+    """Who asks, and the operation if it may follow it (401, 403, 404 before the answer starts), with a
+    short-lived session (none is held by the stream)."""
     from stopnet.web.deps import optional_principal, require_principal
 
     session = request.app.state.sessionmaker()
@@ -46,11 +49,16 @@ def _open_feed(request: Request, code: str) -> tuple[int, feed.Viewer]:
         principal = require_principal(optional_principal(request, session))
         policy.require_read(principal)
         op = get_operation(session, principal, code)
-        viewer = feed.viewer_for(session, principal, op)
         session.commit()
-        return op.id, viewer
+        return principal, op
     finally:
         session.close()
+
+
+def _viewer(request: Request, principal: Principal, op: Operation) -> feed.Viewer:
+    """What the principal may see of the operation's events, with a short-lived session."""
+    with request.app.state.sessionmaker() as session:
+        return feed.viewer_for(session, principal, op)
 
 
 @router.get(
@@ -75,14 +83,19 @@ async def live_feed(
     Reconnect with ``Last-Event-ID`` (browsers do) to receive what was missed, once each.
     """
     filters = feed.FeedFilters.parse(commodity_group, region, country, channel, types)
-    op_id, viewer = await run_in_threadpool(_open_feed, request, code)
+    principal, op = await run_in_threadpool(_authorise, request, code)
     hub = broker.hub_for(request.app)
     await hub.start()
     settings = request.app.state.settings
+
+    async def accepts() -> Any:
+        viewer = await run_in_threadpool(_viewer, request, principal, op)
+        return viewer.accepts(filters)
+
     stream = feed.event_stream(
         hub,
-        op_id,
-        viewer.accepts(filters),
+        op.id,
+        accepts,
         feed.parse_cursor(last_event_id_header, last_event_id),
         heartbeat=settings.feed_heartbeat_seconds,
         lifetime=settings.feed_stream_seconds,

@@ -2,16 +2,17 @@
 
 A stream (``GET /api/v1/operations/{code}/feed``) goes through these steps:
 
-1. **Who is asking** (in a thread, with a short-lived session): the principal, the operation (404 when
-   the organisation does not take part), and a :class:`Viewer` built from the same
+1. **Who is asking** (in a thread, with a short-lived session, before the answer starts): the principal
+   and the operation (401, 403, or 404 when the organisation does not take part);
+2. **the first bytes** (``retry``), then, in a thread again, a :class:`Viewer` built from the same
    ``policy.case_read_clause`` that every read path uses, compiled once into a Python predicate over
    the case attributes stored with each event (:func:`compile_clause`). A clause it cannot compile
    fails closed: the stream then carries no case event.
-2. **Subscribe first** to the process's hub (``broker.Hub``), so that nothing committed from now on is
+3. **Subscribe first** to the process's hub (``broker.Hub``), so that nothing committed from now on is
    missed;
-3. **then replay** from the database the events with ``id > Last-Event-ID`` (header, or the
+4. **then replay** from the database the events with ``id > Last-Event-ID`` (header, or the
    ``last_event_id`` query parameter on a first connection), in id order, filtered the same way;
-4. **then live**: events buffered by the hub, skipping any id already sent (replay and live overlap;
+5. **then live**: events buffered by the hub, skipping any id already sent (replay and live overlap;
    ids are strictly increasing on the wire, so nothing is sent twice).
 
 Idle streams get a comment every ``feed_heartbeat_seconds``; a stream ends after
@@ -25,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -375,7 +376,7 @@ async def _replay(hub: Hub, sub: Subscriber, after: int) -> AsyncIterator[tuple[
 async def event_stream(
     hub: Hub,
     operation_id: int,
-    accepts: Callable[[FeedEvent], bool],
+    accepts: Callable[[], Awaitable[Callable[[FeedEvent], bool]]],
     since: int | None,
     *,
     heartbeat: float,
@@ -383,14 +384,16 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """The bytes of one SSE stream: subscribe, replay what was missed, then live events.
 
+    The first bytes (``retry``) go out before ``accepts()`` decides what the subscriber may see (the
+    caller has authenticated it already): a hundred streams opened at once are all answered sooner.
     The stream waits only on its subscriber's event, set by the hub when events arrive and on every
     heartbeat tick (``Hub._ticker``): no timer per stream.
     """
-    sub = hub.subscribe(operation_id, accepts)
+    yield f"retry: {RETRY_MS}\n: stopnet live feed\n\n".encode()
+    sub = hub.subscribe(operation_id, await accepts())
     max_ticks = max(1, int(lifetime / max(heartbeat, 0.05)))
     lived = 0
     try:
-        yield f"retry: {RETRY_MS}\n: stopnet live feed\n\n".encode()
         last = sub.start_id if since is None else since
         sent = last  # the last id written on the wire
         if since is not None:
