@@ -236,6 +236,11 @@ def create_token(
     return token, raw
 
 
+#: ``session.info`` key set when :func:`resolve_token` recorded a token's last use (at most once a
+#: minute per token), which the request then commits even if it only reads.
+LAST_USE_RECORDED = "stopnet.last_use_recorded"
+
+
 def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | None = None) -> Principal:
     """The principal of an API token, rate limited by ``limiter`` when given (the web app passes its
     per-token limiter, :func:`.ratelimit.token_limiter`: HTTP 429)."""
@@ -251,6 +256,7 @@ def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | No
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         token.last_used_at = now
         session.flush()
+        session.info[LAST_USE_RECORDED] = True  # the caller commits it (web/deps.py)
     return Principal(
         org_id=org.id,
         org_code=org.code,

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from stopnet.access.principal import Principal
 from stopnet.access.ratelimit import token_limiter
-from stopnet.access.service import principal_for, resolve_token
+from stopnet.access.service import LAST_USE_RECORDED, principal_for, resolve_token
 from stopnet.config import Settings
 from stopnet.core.errors import Unauthenticated
 from stopnet.db.models import Organisation, User
@@ -51,7 +51,8 @@ def optional_principal(request: Request, db: DB) -> Principal | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         principal = resolve_token(db, auth[7:].strip(), token_limiter(request.app))
-        db.commit()  # keep the token's last-used time even on read-only requests
+        if db.info.pop(LAST_USE_RECORDED, False):
+            db.commit()  # keep the token's last-used time even on read-only requests
         return principal
     settings: Settings = request.app.state.settings
     data = read_cookie(request.app.state.secret, request.cookies.get(COOKIE), settings.session_hours * 3600)
