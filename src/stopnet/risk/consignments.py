@@ -37,6 +37,7 @@ __all__ = [
     "ColumnDoc",
     "ConsignmentSchemaError",
     "coerce_consignments",
+    "consignment_frame",
     "consignment_from_dict",
     "consignment_row",
     "file_format",
@@ -399,10 +400,14 @@ def consignment_from_dict(record: Mapping[str, Any], *, check_values: bool = Tru
 
     Same rules and messages as :func:`coerce_consignments`, checked in Python (fast for one row).
     """
-    row = consignment_row(record, check_values=check_values)
-    known = {d.name: d for d in CONSIGNMENT_COLUMNS}
-    schema = {name: known[name].dtype for name in row}
-    return pl.DataFrame([row], schema=schema, orient="row")
+    return consignment_frame(consignment_row(record, check_values=check_values))
+
+
+def consignment_frame(row: Mapping[str, Any]) -> pl.DataFrame:
+    """A validated consignment row (:func:`consignment_row`, or a subset of its columns) as a 1-row
+    frame of the schema's types."""
+    known = {**CONSIGNMENT_SCHEMA, **CONSIGNMENT_LABEL_SCHEMA}
+    return pl.DataFrame([dict(row)], schema={name: known[name] for name in row}, orient="row")
 
 
 def consignment_row(record: Mapping[str, Any], *, check_values: bool = True) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from stopnet.risk.consignments import (
     CONSIGNMENT_SCHEMA,
     ConsignmentSchemaError,
     coerce_consignments,
+    consignment_frame,
     consignment_row,
     file_format,
 )
@@ -1139,7 +1140,7 @@ class ConsignmentScorer:
 
     def __call__(self, consignment: Mapping[str, Any]) -> dict[str, Any]:
         row = consignment_row(consignment)
-        frame = _row_frame(row)
+        frame = consignment_frame(row)
         scorer = self._scorer
         x: np.ndarray | None = None
         if _has_matrix_api(scorer):
@@ -1168,12 +1169,6 @@ class ConsignmentScorer:
             else:
                 out["explanation"] = _format_explanations(scorer.explain(prepared, self.explain_top_k), 1)[0]
         return out
-
-
-def _row_frame(row: Mapping[str, Any]) -> pl.DataFrame:
-    """A validated consignment row as a 1-row frame of the schema's types (what rules evaluate)."""
-    known = {**CONSIGNMENT_SCHEMA, **CONSIGNMENT_LABEL_SCHEMA}
-    return pl.DataFrame([dict(row)], schema={k: known.get(k, pl.String()) for k in row}, orient="row")
 
 
 def score_one(

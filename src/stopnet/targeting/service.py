@@ -56,6 +56,7 @@ from stopnet.risk.consignments import (
     CONSIGNMENT_SCHEMA,
     ConsignmentSchemaError,
     coerce_consignments,
+    consignment_frame,
     consignment_row,
     pseudonymise,
     pseudonymise_series,
@@ -1036,7 +1037,7 @@ def score_one(
     except ConsignmentSchemaError as e:
         raise _schema_error(e, "consignment") from e
     row = {k: row[k] for k in CONSIGNMENT_FIELDS}
-    frame = pl.DataFrame([row], schema={k: CONSIGNMENT_SCHEMA[k] for k in CONSIGNMENT_FIELDS}, orient="row")
+    frame = consignment_frame(row)
     model_row = active_model(session, op.id)
     model = MODEL_CACHE.model(model_row) if model_row else None
     compiled = MODEL_CACHE.rules(active_rules(session, op.id, org.id))
