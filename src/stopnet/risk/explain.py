@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,16 +46,16 @@ class _Tree:
     missing: np.ndarray  # 0 None, 1 Zero, 2 NaN
     left: np.ndarray  # child of each split: a split index >= 0, or ~leaf index
     right: np.ndarray
-    leaf_of: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # leaf by code
-    table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # contributions by code
-    known: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # codes in the table
+    leaf_of: np.ndarray  # by decision code: the leaf it leads to
+    table: np.ndarray  # by decision code: its contributions, once known
+    known: np.ndarray  # by decision code: whether ``table`` holds it yet
 
 
 def _parse(node: dict[str, Any], n_splits: int, width: int) -> _Tree:
     feature = np.zeros(n_splits, dtype=np.int64)
     threshold = np.zeros(n_splits, dtype=np.float64)
     categorical = np.zeros(n_splits, dtype=bool)
-    cats: list[np.ndarray] = [np.zeros(0, dtype=np.int64)] * n_splits
+    cats: list[np.ndarray] = [np.zeros(0, dtype=bool)] * n_splits  # numerical splits: unused
     default_left = np.zeros(n_splits, dtype=bool)
     missing = np.zeros(n_splits, dtype=np.int8)
     left = np.zeros(n_splits, dtype=np.int64)
