@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
 import numpy as np
@@ -228,3 +229,80 @@ def test_nan_scores_rank_last_and_lane_series() -> None:
     assert np.flatnonzero(sel.selected).tolist() == [1, 2]
     assert sel.lane_series().to_list() == ["GREEN", "RED", "RED", "GREEN", "GREEN"]
     assert sel.reason_series().to_list() == [None, "SCORE", "SCORE", None, None]
+
+
+def _chunk_candidates(
+    scores: np.ndarray,
+    group_frame: pl.DataFrame | None,
+    prio: np.ndarray,
+    bound: int,
+    explore: bool,
+    bounds: list[int],
+    seed: int,
+) -> np.ndarray:
+    """Candidates as pipeline.score_chunk keeps them, chunk by chunk (groups coded per chunk)."""
+    from stopnet.risk.selection import group_codes, ranking_scores
+
+    out = []
+    for lo, hi in itertools.pairwise(bounds):
+        n = hi - lo
+        local = group_codes(group_frame[lo:hi], n)[0] if group_frame is not None else None
+        parts = [
+            np.flatnonzero(prio[lo:hi] > 0),
+            top_k_per_group(ranking_scores(scores[lo:hi]), bound, local),
+        ]
+        if explore:
+            keys = exploration_keys(scores[lo:hi], np.arange(lo, hi), "uncertainty", seed)
+            parts.append(top_k_per_group(keys, bound, local))
+        out.append(np.unique(np.concatenate(parts)) + lo)
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize(
+    ("capacity", "per"),
+    [
+        ("1%", ()),
+        ("37", ()),
+        ("3%/day", ("day",)),
+        ("4/day/office", ("day", "office")),
+        ("2%/office", ("office",)),
+    ],
+)
+@pytest.mark.parametrize("share", [0.0, 0.3])
+def test_ranking_only_the_candidates_selects_the_same_rows(
+    capacity: str, per: tuple[str, ...], share: float
+) -> None:
+    scores, groups = _data(9000, seed=11)
+    scores[::97] = np.nan  # unscored rows rank last
+    scores[5::13] = np.round(scores[5::13], 2)  # ties
+    rng = np.random.default_rng(3)
+    hits = rng.random((9000, 3)) < [0.01, 0.004, 0.02]
+    weights = np.array([2.0, 0.5, 1.0])
+    cap = Capacity.parse(capacity)
+    bound = int(cap.count) if cap.count is not None else int(np.floor(float(cap.share or 0) * 9000 + 1e-9))
+    frame = groups.select(list(per)) if per else None
+    prio = np.where(hits[:, 0], 2.0, 0.0) + np.where(hits[:, 2], 1.0, 0.0)
+    cand = _chunk_candidates(scores, frame, prio, bound, share > 0, [0, 2000, 2001, 6500, 9000], 7)
+    assert cand.shape[0] < 9000
+    args: dict[str, Any] = {
+        "rule_hits": hits,
+        "rule_weights": weights,
+        "groups": groups,
+        "exploration_share": share,
+        "seed": 7,
+    }
+    whole = select_for_inspection(scores, capacity, **args)
+    ranked = select_for_inspection(scores, capacity, candidates=cand, **args)
+    assert whole.n_selected > 0
+    assert np.array_equal(whole.selected, ranked.selected)
+    assert np.array_equal(whole.reason, ranked.reason)
+    assert np.array_equal(whole.lane, ranked.lane)
+    assert np.array_equal(whole.group_capacity, ranked.group_capacity)
+    # a set that misses chosen rows gives another selection: the candidates are really what is ranked
+    chosen = np.flatnonzero(whole.selected)
+    short = np.setdiff1d(cand, chosen[: max(1, chosen.shape[0] // 2)])
+    assert not np.array_equal(
+        select_for_inspection(scores, capacity, candidates=short, **args).selected, whole.selected
+    )
+    with pytest.raises(ValueError, match="sorted, distinct"):
+        select_for_inspection(scores, capacity, candidates=cand[::-1], **args)

@@ -35,6 +35,7 @@ __all__ = [
     "REASONS",
     "Capacity",
     "Selection",
+    "any_rule_hit",
     "exploration_keys",
     "group_codes",
     "ranking_scores",
@@ -263,8 +264,19 @@ def rule_priority(
     for j in range(hits.shape[1]):
         if w[j] >= min_weight and w[j] > 0:
             prio += np.where(hits[:, j], w[j], 0.0)
-    any_hit: np.ndarray = np.asarray(hits.any(axis=1), dtype=bool)
-    return prio, any_hit
+    return prio, any_rule_hit(hits)
+
+
+def any_rule_hit(rule_hits: np.ndarray) -> np.ndarray:
+    """Whether each row of a boolean ``(n, n_rules)`` matrix hit any rule (a column-by-column OR:
+    several times faster than ``any(axis=1)`` over a few columns)."""
+    hits = np.asarray(rule_hits, dtype=bool)
+    if hits.ndim != 2 or hits.shape[1] == 0:
+        return np.zeros(hits.shape[0], dtype=bool)
+    out = hits[:, 0].copy()
+    for j in range(1, hits.shape[1]):
+        out |= hits[:, j]
+    return out
 
 
 def top_k_per_group(values: np.ndarray, k: int, group: np.ndarray | None = None) -> np.ndarray:
@@ -364,6 +376,7 @@ def select_for_inspection(
     seed: int = 0,
     row_index: np.ndarray | None = None,
     explore_keys: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
 ) -> Selection:
     """Choose rows to inspect; see the module docstring for the order of priorities.
 
@@ -373,6 +386,12 @@ def select_for_inspection(
     ``row_index`` (default ``0..n-1``) feeds the counter-based random draws, so that a subset scored
     elsewhere can compute the same exploration keys (:func:`exploration_keys`). ``explore_keys``, when
     given, are those keys already computed (by chunks, with the same method, seed and floor).
+
+    ``candidates`` (sorted row positions), when given, must hold every row the selection could choose:
+    in each capacity group, the rows with the top ``limit`` scores, the top ``limit`` exploration keys
+    and every priority rule hit (what :func:`stopnet.risk.pipeline.score_chunk` keeps of a chunk, with
+    ``limit`` the largest group capacity, holds that for the whole file). Only those rows are then
+    ranked, which gives the same selection far faster; limits and lanes still count every row.
     """
     cap = Capacity.parse(capacity)
     p = np.asarray(scores, dtype=np.float64)
@@ -381,8 +400,13 @@ def select_for_inspection(
         raise ValueError("exploration_share must be between 0 and 1")
     if exploration not in ("uncertainty", "thompson", "random"):
         raise ValueError(f"unknown exploration method {exploration!r}")
-    prio_w, any_hit = rule_priority(rule_hits, rule_weights, n, rule_priority_min_weight)
-    ranked = ranking_scores(p)
+    hits_all = None if rule_hits is None or not rule_hits.size else np.asarray(rule_hits, bool).reshape(n, -1)
+    sub: np.ndarray | None = None
+    if candidates is not None:
+        cand = np.asarray(candidates, dtype=np.int64)
+        if cand.ndim != 1 or (cand.shape[0] and (cand[0] < 0 or cand[-1] >= n or np.any(np.diff(cand) <= 0))):
+            raise ValueError("candidates must be sorted, distinct row positions")
+        sub = cand
 
     # groups
     if cap.per:
@@ -407,26 +431,38 @@ def select_for_inspection(
     exploit_budget = limits - explore_budget
 
     # randomness is a function of (seed, row index): independent of chunking and grouping
-    idx = np.arange(n, dtype=np.int64) if row_index is None else np.asarray(row_index, dtype=np.int64)
-    if idx.shape[0] != n:
-        raise ValueError("row_index must have one entry per score")
-    if explore_keys is None:
-        explore_key = exploration_keys(p, idx, exploration, seed, exploration_floor)
-    elif explore_keys.shape != (n,):
-        raise ValueError("explore_keys must have one entry per score")
+    if row_index is None:
+        idx = np.arange(n, dtype=np.int64) if sub is None else sub
     else:
-        explore_key = explore_keys
+        idx = np.asarray(row_index, dtype=np.int64)
+        if idx.shape[0] != n:
+            raise ValueError("row_index must have one entry per score")
+        idx = idx if sub is None else idx[sub]
+    if explore_keys is not None and explore_keys.shape != (n,):
+        raise ValueError("explore_keys must have one entry per score")
 
-    selected = np.zeros(n, dtype=bool)
-    reason = np.zeros(n, dtype=np.int8)
+    # the rows ranked: every row, or only the candidates (positions ``sub`` of the whole)
+    p_r = p if sub is None else p[sub]
+    hits_r = hits_all if hits_all is None or sub is None else hits_all[sub]
+    prio_w, _ = rule_priority(hits_r, rule_weights, p_r.shape[0], rule_priority_min_weight)
+    ranked = ranking_scores(p_r)
+    group_r = group if sub is None else group[sub]
+    if explore_keys is None:
+        explore_key = exploration_keys(p_r, idx, exploration, seed, exploration_floor)
+    else:
+        explore_key = explore_keys if sub is None else explore_keys[sub]
+
+    m = p_r.shape[0]
+    sel_r = np.zeros(m, dtype=bool)
+    reason_r = np.zeros(m, dtype=np.int8)
     if n_groups == 1:
         members_list: list[np.ndarray | None] = [None]
     else:
-        order = np.argsort(group, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        order = np.argsort(group_r, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(group_r, minlength=n_groups))])
         members_list = [order[bounds[g] : bounds[g + 1]] for g in range(n_groups)]
     for g, members in enumerate(members_list):
-        if limits[g] <= 0 or sizes[g] == 0:
+        if limits[g] <= 0 or sizes[g] == 0 or (members is not None and members.shape[0] == 0):
             continue
         sel, why = _select_group(
             prio_w if members is None else prio_w[members],
@@ -437,13 +473,23 @@ def select_for_inspection(
             int(limits[g]),
         )
         if members is None:
-            selected, reason = sel, why
+            sel_r, reason_r = sel, why
         else:
-            selected[members] = sel
-            reason[members] = why
+            sel_r[members] = sel
+            reason_r[members] = why
+    if sub is None:
+        selected, reason = sel_r, reason_r
+    else:
+        selected = np.zeros(n, dtype=bool)
+        reason = np.zeros(n, dtype=np.int8)
+        selected[sub] = sel_r
+        reason[sub] = reason_r
 
     lane = np.full(n, GREEN, dtype=np.int8)
-    lane[(ranked >= alert_threshold) | any_hit] = AMBER
+    alert = p >= alert_threshold  # NaN (unscored) compares False
+    if hits_all is not None:
+        alert |= any_rule_hit(hits_all)
+    lane[alert] = AMBER
     lane[selected] = RED
     return Selection(
         selected=selected,
