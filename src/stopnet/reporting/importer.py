@@ -684,9 +684,10 @@ def _import(
         if errors or copier is None:
             parse.validate_all()
         seizures_created = 0
+        created = len(new_cases)
         if not errors:
             if copier is not None:
-                seizures_created = copier.rest(new_cases, parse)
+                seizures_created = copier.rest(new_cases, parse, partial(_release, table, parse, new_cases))
             else:
                 session.add(batch)
                 session.flush()
@@ -715,25 +716,25 @@ def _import(
         raise
     if savepoint is not None:
         savepoint.commit()
-    batch.cases_created = len(new_cases)
+    batch.cases_created = created
     batch.seizures_created = seizures_created
     batch.rows_unchanged = unchanged_rows
-    _announce(session, op, principal, batch.id, len(new_cases))
+    _announce(session, op, principal, batch.id, created)
     record(
         session,
         principal,
         "import.seizures",
         "import_batch",
         batch.id,
-        {"file": filename, "sha256": sha, "cases": len(new_cases), "seizures": seizures_created},
+        {"file": filename, "sha256": sha, "cases": created, "seizures": seizures_created},
     )
     session.flush()
     return ImportResult(
         batch_id=batch.id,
         filename=filename,
         sha256=sha,
-        rows=len(table.rows),
-        cases_created=len(new_cases),
+        rows=batch.row_count,
+        cases_created=created,
         seizures_created=seizures_created,
         rows_unchanged=unchanged_rows,
         already_imported=False,
@@ -768,6 +769,16 @@ def _announce(session: Session, op: Operation, principal: Principal, batch_id: i
         org_ids=[principal.org_id],
         payload={"operation": op.code, "import": {"batch_id": batch_id, "cases": created}},
     )
+
+
+def _release(table: Table, parse: _Parse, new_cases: list[ParsedCase]) -> None:
+    """Drop the parsed file (rows, validated cases and seizures: millions of small objects), once every
+    row is sent: freeing them takes a few tenths of a second, which :meth:`_Copier.rest` spends while the
+    server checks the last rows instead of after the import."""
+    table.rows.clear()
+    parse.cases.clear()
+    parse.seizure = None
+    new_cases.clear()
 
 
 def _compare_with_stored(
@@ -1145,12 +1156,13 @@ class _Copier:
         with ExitStack() as stack:  # on an error, closed here: the COPY is abandoned
             try:
                 cur = stack.enter_context(raw.cursor())
+                # the sequence's name first: pg_get_serial_sequence() inside the select list would be
+                # evaluated once per id (a catalog lookup each, ten times the cost of the nextval())
                 cur.execute(
-                    sql.SQL(
-                        "SELECT nextval(pg_get_serial_sequence({}, 'id')) FROM generate_series(1, %s)"
-                    ).format(sql.Literal(Case.__tablename__)),
-                    (n,),
+                    sql.SQL("SELECT pg_get_serial_sequence({}, 'id')").format(sql.Literal(Case.__tablename__))
                 )
+                sequence = cur.fetchone()[0]
+                cur.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, n))
                 free = iter([r[0] for r in cur.fetchall()])
                 cp: Any = None
                 ids, stored, case_json = self.ids, self.stored, self.case_json
@@ -1196,11 +1208,13 @@ class _Copier:
             if not quiet:
                 raise
 
-    def rest(self, cases: list[ParsedCase], parse: _Parse) -> int:
+    def rest(self, cases: list[ParsedCase], parse: _Parse, release: Callable[[], None] | None = None) -> int:
         """COPY the seizures and first versions of the new cases (all sent by :meth:`cases`), once their
         seizure cells are validated (while the server ends the COPY of the cases). Returns the number of
         seizures, or 0 when a cell is wrong: then nothing more is sent, every row is still validated so
-        that the problems are all in ``parse.errors``, and the caller refuses the file (rolls back)."""
+        that the problems are all in ``parse.errors``, and the caller refuses the file (rolls back).
+        ``release`` is called once every row is built, while the server checks the seizures: it frees
+        what the caller no longer needs (:func:`_release`); this copier drops its own caches then too."""
         import psycopg
         from pydantic_core import to_json
 
@@ -1258,12 +1272,20 @@ class _Copier:
                 for p in cases
             ]
             self.wait()
-            with (
-                self._raw().cursor() as cur,
-                self._copy(cur, CaseVersion.__tablename__, version_columns) as cp,
-            ):
+            with ExitStack() as stack:
+                cur = stack.enter_context(self._raw().cursor())
+                cp = stack.enter_context(self._copy(cur, CaseVersion.__tablename__, version_columns))
                 for v in versions:
                     cp.write_row(v)
+                self._end_in_background(stack)
+            # every row is sent: free the parsed file and this copier's dumps while the server works
+            versions.clear()
+            self._seizure_json.clear()
+            self.case_json.clear()
+            ids.clear()
+            if release is not None:
+                release()
+            self.wait()
         except psycopg.errors.IntegrityError as e:
             raise IntegrityError("COPY", None, e) from e
         return n
