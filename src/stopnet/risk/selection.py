@@ -419,7 +419,7 @@ def select_for_inspection(
     else:
         group, keys = group_codes(None, n)
     n_groups = len(keys)
-    sizes = np.bincount(group, minlength=n_groups).astype(np.int64)
+    sizes = np.bincount(group, minlength=n_groups).astype(np.int64) if n_groups > 1 else np.array([n])
     offices: list[str | None] | None = None
     if "office" in cap.per:
         pos = cap.per.index("office")
@@ -485,12 +485,12 @@ def select_for_inspection(
         selected[sub] = sel_r
         reason[sub] = reason_r
 
-    lane = np.full(n, GREEN, dtype=np.int8)
     alert = p >= alert_threshold  # NaN (unscored) compares False
     if hits_all is not None:
         alert |= any_rule_hit(hits_all)
-    lane[alert] = AMBER
-    lane[selected] = RED
+    lane = alert.astype(np.int8)  # AMBER where alerted, GREEN elsewhere
+    assert (GREEN, AMBER) == (0, 1)
+    lane[selected if sub is None else sub[sel_r]] = RED
     return Selection(
         selected=selected,
         lane=lane,
