@@ -15,6 +15,7 @@ from stopnet.risk.consignments import ConsignmentSchemaError
 from stopnet.risk.pipeline import (
     OUTPUT_SCHEMA,
     ConsignmentScorer,
+    _group_frame,
     load_model,
     plan_chunks,
     prepare_consignments,
@@ -23,6 +24,7 @@ from stopnet.risk.pipeline import (
     train_consignment_model,
 )
 from stopnet.risk.rules import Rule, RuleError, evaluate_rules
+from stopnet.risk.selection import LANES, REASONS, Capacity, select_for_inspection
 from stopnet.risk.simulation import generate_consignments, simulate_inspect_and_learn
 
 RULES = [
@@ -258,3 +260,39 @@ def test_ops_cli(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "| week | exploit | explore | random |" in res.output
     assert res.output.count("\n| ") >= 3
+
+
+@pytest.mark.parametrize(
+    "capacity",
+    [
+        "2%",
+        "40",
+        "3%/day",
+        "2/day/office",
+        # a share per office with one office's count far above the share (the candidates' bound)
+        Capacity(share=0.002, per=("office",), office_counts={"FRCDG01": 300}),
+    ],
+)
+def test_score_file_selects_what_ranking_every_row_selects(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path, capacity: str | Capacity
+) -> None:
+    # score_file ranks only each chunk's candidates: the lanes and reasons must be those of
+    # select_for_inspection over every row (scores and rule hits from the same file)
+    frame, path = consignments
+    lists = _lists(frame)
+    out_path = workdir / "ranked.parquet"
+    score_file(model_path, path, out_path, capacity, rules=RULES, lists=lists, chunk_rows=3000, seed=9)
+    out = pl.read_parquet(out_path)
+    cap = Capacity.parse(capacity)
+    hits = evaluate_rules(frame, RULES, lists)
+    sel = select_for_inspection(
+        out["score"].to_numpy(),
+        cap,
+        rule_hits=hits.matrix,
+        rule_weights=[r.weight for r in RULES],
+        groups=_group_frame(frame, cap.per) if cap.per else None,
+        seed=9,
+    )
+    assert sel.n_selected > 0
+    assert out["lane"].cast(pl.String).to_list() == [LANES[i] for i in sel.lane]
+    assert out["selection_reason"].to_list() == [REASONS[i] for i in sel.reason]

@@ -924,10 +924,12 @@ def score_file(
         rule.compile(schema, lists)
     chunks = plan_chunks(in_path, chunk_rows)
     n_total = sum(length for _, length in chunks)
+    # an upper bound of every capacity group's limit (Capacity.limits): office counts override shares too
+    overrides = [int(v) for v in cap.office_counts.values()]
     if cap.count is not None:
-        bound = max([int(cap.count), *[int(v) for v in cap.office_counts.values()]])
+        bound = max([int(cap.count), *overrides])
     else:
-        bound = math.floor(float(cap.share or 0.0) * n_total + 1e-9)
+        bound = max([math.floor(float(cap.share or 0.0) * n_total + 1e-9), *overrides])
     tasks = [
         ChunkTask(
             index=i,
