@@ -635,7 +635,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
 
     # rows that could be selected: see ChunkTask
     weights = np.array([r.weight for r in task.rules], dtype=np.float64)
-    prio, _ = rule_priority(hits, weights, n, task.rule_priority_min_weight)
+    prio = rule_priority(hits, weights, n, task.rule_priority_min_weight)
     local_group = group_codes(groups, n)[0] if groups is not None else None
     parts = [
         np.flatnonzero(prio > 0),

@@ -35,7 +35,6 @@ __all__ = [
     "REASONS",
     "Capacity",
     "Selection",
-    "any_rule_hit",
     "exploration_keys",
     "group_codes",
     "ranking_scores",
@@ -252,10 +251,10 @@ def rule_priority(
     rule_weights: np.ndarray | Sequence[float] | None,
     n: int,
     min_weight: float = 1.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(summed weight of the priority rules each row hit, whether any rule hit) per row."""
+) -> np.ndarray:
+    """The summed weight of the priority rules (weighing at least ``min_weight``) each row hit."""
     if rule_hits is None or not rule_hits.size:
-        return np.zeros(n, dtype=np.float64), np.zeros(n, dtype=bool)
+        return np.zeros(n, dtype=np.float64)
     hits = np.asarray(rule_hits, dtype=bool).reshape(n, -1)
     w = np.asarray(rule_weights if rule_weights is not None else np.ones(hits.shape[1]), dtype=np.float64)
     if w.shape[0] != hits.shape[1]:
@@ -264,10 +263,10 @@ def rule_priority(
     for j in range(hits.shape[1]):
         if w[j] >= min_weight and w[j] > 0:
             prio += np.where(hits[:, j], w[j], 0.0)
-    return prio, any_rule_hit(hits)
+    return prio
 
 
-def any_rule_hit(rule_hits: np.ndarray) -> np.ndarray:
+def _any_rule_hit(rule_hits: np.ndarray) -> np.ndarray:
     """Whether each row of a boolean ``(n, n_rules)`` matrix hit any rule (a column-by-column OR:
     several times faster than ``any(axis=1)`` over a few columns)."""
     hits = np.asarray(rule_hits, dtype=bool)
@@ -444,7 +443,7 @@ def select_for_inspection(
     # the rows ranked: every row, or only the candidates (positions ``sub`` of the whole)
     p_r = p if sub is None else p[sub]
     hits_r = hits_all if hits_all is None or sub is None else hits_all[sub]
-    prio_w, _ = rule_priority(hits_r, rule_weights, p_r.shape[0], rule_priority_min_weight)
+    prio_w = rule_priority(hits_r, rule_weights, p_r.shape[0], rule_priority_min_weight)
     ranked = ranking_scores(p_r)
     group_r = group if sub is None else group[sub]
     if explore_keys is None:
@@ -487,9 +486,8 @@ def select_for_inspection(
 
     alert = p >= alert_threshold  # NaN (unscored) compares False
     if hits_all is not None:
-        alert |= any_rule_hit(hits_all)
-    lane = alert.astype(np.int8)  # AMBER where alerted, GREEN elsewhere
-    assert (GREEN, AMBER) == (0, 1)
+        alert |= _any_rule_hit(hits_all)
+    lane = np.where(alert, np.int8(AMBER), np.int8(GREEN))
     lane[selected if sub is None else sub[sel_r]] = RED
     return Selection(
         selected=selected,
