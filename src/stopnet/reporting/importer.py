@@ -1213,8 +1213,9 @@ class _Copier:
         seizure cells are validated (while the server ends the COPY of the cases). Returns the number of
         seizures, or 0 when a cell is wrong: then nothing more is sent, every row is still validated so
         that the problems are all in ``parse.errors``, and the caller refuses the file (rolls back).
-        ``release`` is called once every row is built, while the server checks the seizures: it frees
-        what the caller no longer needs (:func:`_release`); this copier drops its own caches then too."""
+        ``release`` is called once every row is sent, while the server still inserts and checks the
+        versions: it frees what the caller no longer needs (:func:`_release`); this copier drops its own
+        caches then too."""
         import psycopg
         from pydantic_core import to_json
 
