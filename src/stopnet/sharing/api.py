@@ -44,15 +44,10 @@ def _authorise(request: Request, code: str) -> tuple[Principal, Operation]:
     short-lived session (none is held by the stream)."""
     from stopnet.web.deps import optional_principal, require_principal
 
-    session = request.app.state.sessionmaker()
-    try:
+    with request.app.state.sessionmaker() as session:  # reads only (a token's last use commits itself)
         principal = require_principal(optional_principal(request, session))
         policy.require_read(principal)
-        op = get_operation(session, principal, code)
-        session.commit()
-        return principal, op
-    finally:
-        session.close()
+        return principal, get_operation(session, principal, code)
 
 
 def _viewer(request: Request, principal: Principal, op: Operation) -> feed.Viewer:
