@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -78,6 +80,13 @@ def test_score_file_end_to_end(
     assert report.rows == out.height == 20_000
     assert report.chunks == len(plan_chunks(path, 6000)) > 1
     assert dict(out.schema) == OUTPUT_SCHEMA
+    # model_version and selection_reason are written from their codes as dictionaries, but the
+    # file's Arrow schema says text, so every Arrow reader (not only polars) gets strings back
+    arrow = pq.read_schema(out_path)
+    for name in ("consignment_id", "model_version", "selection_reason", "explanation"):
+        assert arrow.field(name).type == pa.large_string(), name
+    assert pa.types.is_dictionary(arrow.field("lane").type)
+    assert pq.read_table(out_path).column("selection_reason").to_pylist() == out["selection_reason"].to_list()
     assert out["consignment_id"].to_list() == frame["consignment_id"].to_list()  # input order kept
     # capacity 1 % of 20,000, never more
     assert (out["lane"] == "RED").sum() == report.selected == 200

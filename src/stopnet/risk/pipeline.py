@@ -20,6 +20,7 @@ rules hit), ``lane`` (RED / AMBER / GREEN), ``selection_reason`` (RULE / SCORE /
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import math
@@ -34,6 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stopnet.risk.consignments import (
@@ -1030,9 +1032,7 @@ def score_file(
     )
 
 
-_REASON_LABELS = pl.Series([None, "RULE", "SCORE", "EXPLORE"], dtype=pl.String)
 _LANE_DTYPE = pl.Enum(["GREEN", "AMBER", "RED"])
-_LANE_LABELS = pl.Series(["GREEN", "AMBER", "RED"], dtype=pl.String)
 
 #: Output schema of :func:`score_file` (before ``keep_columns``).
 OUTPUT_SCHEMA: dict[str, pl.DataType] = {
@@ -1045,6 +1045,18 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {
     "selection_reason": pl.String(),
     "explanation": pl.String(),
 }
+
+# Arrow forms of the output columns, chosen so that the Parquet writer (the one serial step of pass 2)
+# has the least to do: text as plain (large) strings rather than string views, and the columns with a
+# handful of values (model_version, lane, selection_reason) as dictionaries built here from their codes,
+# which the writer stores as they are instead of hashing every row. The file's Arrow schema says text for
+# model_version and selection_reason (see _stored_schema), so they read back as strings.
+_LANE_FIELD = (
+    pl.DataFrame(schema={"lane": _LANE_DTYPE}).to_arrow().schema.field("lane")
+)  # polars Enum metadata
+_LANE_VALUES = pa.array(["GREEN", "AMBER", "RED"], type=_LANE_FIELD.type.value_type)
+_REASON_VALUES = pa.array(["RULE", "SCORE", "EXPLORE"], type=pa.large_string())  # reason codes 1, 2, 3
+_TEXT_AS_DICTIONARY = ("model_version", "selection_reason")
 
 
 def _write_output(
@@ -1068,41 +1080,55 @@ def _write_output(
     tmp = out_path.with_name(out_path.name + ".part")
     writer: pq.ParquetWriter | None = None
     reread = 0
+    version_values = pa.array([version], type=pa.large_string())
 
-    def build(i: int) -> tuple[Any, bool]:
+    def build(i: int) -> tuple[pa.Table, bool]:
         task, result = tasks[i], results[i]
         lo, hi = task.offset, task.offset + task.length
         local = np.flatnonzero(sel.selected[lo:hi])
-        explanation = pl.repeat(None, task.length, dtype=pl.String, eager=True).alias("explanation")
+        explanation = pl.repeat(None, task.length, dtype=pl.String, eager=True)
         again = False
         if explain_top_k > 0 and local.shape[0]:
             again = result.payload is None
             texts = _explain_selected(task, result, local, model, explain_top_k)
             explanation = explanation.scatter(local, pl.Series(texts, dtype=pl.String))
-        columns = [
-            result.ids.alias("consignment_id"),
-            pl.Series("score", scores[lo:hi], dtype=pl.Float64),
-            pl.repeat(version, task.length, dtype=pl.String, eager=True).alias("model_version"),
-            hits_to_series(hits.matrix[lo:hi], hits.rule_ids, "rule_hits"),
-            pl.Series("rule_score", _rule_score(hits, lo, hi), dtype=pl.Float64),
-            _LANE_LABELS.gather(sel.lane[lo:hi].astype(np.int64)).cast(_LANE_DTYPE).alias("lane"),
-            _REASON_LABELS.gather(sel.reason[lo:hi].astype(np.int64)).alias("selection_reason"),
-            explanation,
-        ]
+        reason = sel.reason[lo:hi]
+        columns: dict[str, Any] = {
+            "consignment_id": result.ids.to_arrow(compat_level=pl.CompatLevel.oldest()),
+            "score": pa.array(scores[lo:hi], type=pa.float64()),
+            "model_version": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(task.length, dtype=np.int8)), version_values
+            ),
+            "rule_hits": hits_to_series(hits.matrix[lo:hi], hits.rule_ids, "rule_hits").to_arrow(
+                compat_level=pl.CompatLevel.newest()
+            ),
+            "rule_score": pa.array(_rule_score(hits, lo, hi), type=pa.float64()),
+            "lane": pa.DictionaryArray.from_arrays(
+                pa.array(sel.lane[lo:hi].astype(np.uint8)), _LANE_VALUES, ordered=_LANE_FIELD.type.ordered
+            ),
+            "selection_reason": pa.DictionaryArray.from_arrays(
+                pa.array(reason.astype(np.int8) - 1, mask=reason == 0), _REASON_VALUES
+            ),
+            "explanation": explanation.to_arrow(compat_level=pl.CompatLevel.oldest()),
+        }
+        fields = [pa.field(name, col.type) for name, col in columns.items()]
+        fields[list(columns).index("lane")] = _LANE_FIELD
         if result.keep is not None:
-            columns += [result.keep.get_column(c) for c in result.keep.columns if c != "consignment_id"]
-        out = pl.DataFrame(columns)
-        table = out.to_arrow(compat_level=pl.CompatLevel.newest())  # zero-copy string views
-        # Parquet cannot write a dictionary of string views: the Enum goes as a dictionary of strings
-        lane = out.select("lane").to_arrow()
-        table = table.set_column(out.columns.index("lane"), lane.schema.field(0), lane.column(0))
-        return table, again
+            for c in result.keep.columns:
+                if c != "consignment_id":
+                    kept = result.keep.get_column(c).to_arrow(compat_level=pl.CompatLevel.oldest())
+                    columns[c] = kept
+                    fields.append(pa.field(c, kept.type))
+        return pa.table(list(columns.values()), schema=pa.schema(fields)), again
 
     try:
         for table, again in _in_threads(build, range(len(tasks)), max(1, workers)):
             reread += again
             if writer is None:
-                writer = pq.ParquetWriter(str(tmp), table.schema, **_parquet_options(table, compression))
+                writer = pq.ParquetWriter(
+                    str(tmp), table.schema, store_schema=False, **_parquet_options(table, compression)
+                )
+                writer.add_key_value_metadata({"ARROW:schema": _stored_schema(table.schema)})
             writer.write_table(table)
         if writer is None:  # empty input: still write a file with the schema
             pq.write_table(pl.DataFrame(schema=OUTPUT_SCHEMA).to_arrow(), str(tmp), compression=compression)
@@ -1113,13 +1139,25 @@ def _write_output(
     return reread
 
 
-# Parquet options per output column (about a third less work for the writer, the one serial step of
-# pass 2): no dictionary for columns with (nearly) one value per row (Parquet would build one, find it
-# too large and fall back, for nothing), no min/max statistics for the id and the text, and no
-# compression of the scores (random doubles: LZ4 takes time and saves next to nothing).
+def _stored_schema(schema: pa.Schema) -> bytes:
+    """The Arrow schema stored in the output file (what Arrow readers and polars restore): the written
+    schema with the dictionary-built text columns as plain text (base64 of the IPC form, as Arrow's
+    own writer stores it)."""
+    fields = [
+        pa.field(f.name, f.type.value_type, f.nullable, f.metadata) if f.name in _TEXT_AS_DICTIONARY else f
+        for f in schema
+    ]
+    return base64.b64encode(pa.schema(fields).serialize().to_pybytes())
+
+
+# Parquet options per output column (less work for the writer): no dictionary for columns with (nearly)
+# one value per row (Parquet would build one, find it too large and fall back, for nothing), no min/max
+# statistics for the id and the text, no compression of the scores (random doubles: LZ4 takes time and
+# saves next to nothing), and values handed to the encoders 64k at a time rather than 1k.
 _UNIQUE_COLUMNS = frozenset({"consignment_id", "score", "explanation"})
 _NO_STATISTICS = frozenset({"consignment_id", "explanation"})
 _UNCOMPRESSED = frozenset({"score"})
+_WRITE_BATCH_SIZE = 65_536
 
 
 def _parquet_options(table: Any, compression: str) -> dict[str, Any]:
@@ -1128,6 +1166,7 @@ def _parquet_options(table: Any, compression: str) -> dict[str, Any]:
         "compression": {c: "none" if c in _UNCOMPRESSED else compression for c in names},
         "use_dictionary": [c for c in names if c not in _UNIQUE_COLUMNS],
         "write_statistics": [c for c in names if c not in _NO_STATISTICS],
+        "write_batch_size": _WRITE_BATCH_SIZE,
     }
 
 
