@@ -22,11 +22,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import polars as pl
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+# stopnet first, as the `stopnet` command does: it sets polars' allocator options (stopnet/__init__.py),
+# which take effect only if polars is not loaded yet
+import stopnet  # noqa: E402, F401, I001
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
 
 from stopnet.risk.consignments import coerce_consignments  # noqa: E402
 from stopnet.risk.pipeline import (  # noqa: E402
