@@ -23,6 +23,7 @@ from stopnet.risk.rules import (
     Rule,
     RuleError,
     compile_expression,
+    compile_rules,
     evaluate_rules,
     load_rules,
     parse_expression,
@@ -324,3 +325,69 @@ def test_hits_to_series_is_vectorised_and_exact() -> None:
     expected = [[ids[j] for j in range(4) if matrix[i, j]] for i in range(1000)]
     assert series.to_list() == expected
     assert rules_module.hits_to_series(np.zeros((3, 0), bool), ()).to_list() == [[], [], []]
+
+
+_PLAN_RULES = [
+    Rule("M1", "plain words", 'description ~ "watch|Pen" and channel in ("POST", "EXPRESS")'),
+    Rule("M2", "regex", r'description ~ "^(fake|real) \\w+$" or currency not in ("EUR", "USD")'),
+    Rule("M3", "negated", 'description !~ "pen" and origin_country in ("CN", "HK", "TR")'),
+    Rule("M4", "a function of the field", 'lower(description) ~ "watch"'),
+    Rule("M5", "a long list", "quantity in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)"),
+    Rule("M6", "not in a long list", 'origin_country not in ("A1","A2","A3","A4","A5","A6","A7","A8","CN")'),
+]
+
+
+def _plan_frame(n: int, distinct: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    words = ["Watch", "pen", "fake bag", "real shoe", "PENCIL", "gift", "fake  x", None]
+    texts = [None if (w := words[i % len(words)]) is None else f"{w} {i}" for i in range(distinct)]
+    return pl.DataFrame(
+        {
+            "description": pl.Series([texts[i] for i in rng.integers(0, distinct, n)], dtype=pl.String),
+            "channel": rng.choice(["POST", "EXPRESS", "AIR_CARGO"], n).tolist(),
+            "currency": rng.choice(["EUR", "USD", "CNY"], n).tolist(),
+            "origin_country": pl.Series(rng.choice(["CN", "HK", "TR", "DE", ""], n)).replace("", None),
+            "quantity": pl.Series(rng.integers(0, 14, n)).cast(pl.Int64).scatter([0, 5], [None, None]),
+        }
+    )
+
+
+@pytest.mark.parametrize("distinct", [40, 50_000])
+def test_distinct_value_matching_gives_the_row_wise_hits(distinct: int) -> None:
+    """Text patterns run over a field's distinct values when they repeat (the plan CompiledRules picks
+    per frame), and small 'in' lists become comparisons: both give exactly the row-wise hits, nulls
+    included (a null is never a hit, also for '!~' and 'not in')."""
+    frame = _plan_frame(60_000, distinct)
+    compiled = compile_rules(_PLAN_RULES, dict(frame.schema))
+    assert compiled.repetitive(frame) is (distinct == 40)
+    assert {m.field for m in compiled.matches} == {"description"} and len(compiled.matches) == 3
+    hits = compiled.evaluate(frame).matrix
+    # the row-wise plan, and plain Python as the reference
+    direct = frame.select(e.alias(str(j)) for j, e in enumerate(compiled.exprs)).to_numpy().astype(bool)
+    assert np.array_equal(hits, direct)
+    rows = frame.to_dicts()
+
+    def match(text: str | None, pattern: str) -> bool:
+        return text is not None and re.search(pattern, text, re.IGNORECASE) is not None
+
+    def isin(value: Any, values: tuple[Any, ...]) -> bool:
+        return value is not None and value in values
+
+    expected = np.array(
+        [
+            [
+                match(r["description"], "watch|Pen") and isin(r["channel"], ("POST", "EXPRESS")),
+                match(r["description"], r"^(fake|real) \w+$")
+                or (r["currency"] is not None and r["currency"] not in ("EUR", "USD")),
+                r["description"] is not None
+                and not match(r["description"], "pen")
+                and isin(r["origin_country"], ("CN", "HK", "TR")),
+                match(r["description"], "watch"),
+                isin(r["quantity"], tuple(range(1, 11))),
+                r["origin_country"] is not None and r["origin_country"] != "CN",
+            ]
+            for r in rows
+        ]
+    )
+    assert np.array_equal(hits, expected)
+    assert hits.any(axis=0).all() and not hits.all(axis=0).any()  # every rule hits some rows, not all
