@@ -593,9 +593,11 @@ class TextMatch:
         """The match of each of ``rows``, computed on its ``values`` (distinct, nulls included):
         rows are looked up among the values that matched; a null row stays null."""
         hit = values.to_frame("v").filter(self.expr(pl.col("v")).fill_null(False)).to_series()
-        return rows.to_frame("r").select(
-            pl.when(pl.col("r").is_null()).then(None).otherwise(pl.col("r").is_in(hit.implode()))
-        ).to_series()
+        return (
+            rows.to_frame("r")
+            .select(pl.when(pl.col("r").is_null()).then(None).otherwise(pl.col("r").is_in(hit.implode())))
+            .to_series()
+        )
 
 
 @dataclass
