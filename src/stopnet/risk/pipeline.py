@@ -49,7 +49,7 @@ from stopnet.risk.consignments import (
 )
 from stopnet.risk.explain import ContributionTables
 from stopnet.risk.features import FeatureSpec, to_numpy
-from stopnet.risk.rules import Rule, RuleHits, compile_rules, evaluate_rules, hits_to_series
+from stopnet.risk.rules import Rule, RuleHits, compile_rules, evaluate_rules, hits_to_series, weighted_hits
 from stopnet.risk.selection import (
     Capacity,
     Selection,
@@ -1102,7 +1102,7 @@ def _write_output(
             "rule_hits": hits_to_series(hits.matrix[lo:hi], hits.rule_ids, "rule_hits").to_arrow(
                 compat_level=pl.CompatLevel.newest()
             ),
-            "rule_score": pa.array(_rule_score(hits, lo, hi), type=pa.float64()),
+            "rule_score": pa.array(weighted_hits(hits.matrix[lo:hi], hits.weights), type=pa.float64()),
             "lane": pa.DictionaryArray.from_arrays(
                 pa.array(sel.lane[lo:hi].astype(np.uint8)), _LANE_VALUES, ordered=_LANE_FIELD.type.ordered
             ),
@@ -1111,8 +1111,9 @@ def _write_output(
             ),
             "explanation": explanation.to_arrow(compat_level=pl.CompatLevel.oldest()),
         }
-        fields = [pa.field(name, col.type) for name, col in columns.items()]
-        fields[list(columns).index("lane")] = _LANE_FIELD
+        fields = [
+            _LANE_FIELD if name == "lane" else pa.field(name, col.type) for name, col in columns.items()
+        ]
         if result.keep is not None:
             for c in result.keep.columns:
                 if c != "consignment_id":
@@ -1168,13 +1169,6 @@ def _parquet_options(table: Any, compression: str) -> dict[str, Any]:
         "write_statistics": [c for c in names if c not in _NO_STATISTICS],
         "write_batch_size": _WRITE_BATCH_SIZE,
     }
-
-
-def _rule_score(hits: RuleHits, lo: int, hi: int) -> np.ndarray:
-    out = np.zeros(hi - lo, dtype=np.float64)
-    for j in range(hits.matrix.shape[1]):
-        out += np.where(hits.matrix[lo:hi, j], hits.weights[j], 0.0)
-    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -59,6 +59,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "RuleHits",
+    "any_hit",
     "compile_expression",
     "compile_rules",
     "default_schema",
@@ -70,6 +71,7 @@ __all__ = [
     "rules_from_dict",
     "tokenize",
     "validate_rule",
+    "weighted_hits",
 ]
 
 #: Longest accepted expression text, in characters.
@@ -593,11 +595,7 @@ class TextMatch:
         """The match of each of ``rows``, computed on its ``values`` (distinct, nulls included):
         rows are looked up among the values that matched; a null row stays null."""
         hit = values.to_frame("v").filter(self.expr(pl.col("v")).fill_null(False)).to_series()
-        return (
-            rows.to_frame("r")
-            .select(pl.when(pl.col("r").is_null()).then(None).otherwise(pl.col("r").is_in(hit.implode())))
-            .to_series()
-        )
+        return rows.is_in(hit.implode())  # null for a null row (tests/risk/test_rules.py)
 
 
 @dataclass
@@ -606,10 +604,9 @@ class _Compiler:
     schema: Mapping[str, pl.DataType]
     lists: Mapping[str, Sequence[Any]] | None
     fields_used: set[str] = field(default_factory=set)
-    # match a text field's distinct values, not its rows (see CompiledRules.evaluate)
-    distinct_text: bool = False
-    match_fields: set[str] = field(default_factory=set)
-    matches: list[TextMatch] = field(default_factory=list)
+    # given: ``field ~ "pattern"`` reads the column of its TextMatch, added to this list, which
+    # CompiledRules.evaluate computes on the field's distinct values
+    matches: list[TextMatch] | None = None
 
     def err(self, message: str, node: Any) -> RuleError:
         return RuleError(message, getattr(node, "pos", None), self.text)
@@ -658,10 +655,7 @@ class _Compiler:
                     f"invalid regular expression {node.pattern!r}: {_first_line(exc)}", node
                 ) from exc
             match = TextMatch(node.operand.name if isinstance(node.operand, Field) else "", node.pattern)
-            if isinstance(node.operand, Field):
-                self.match_fields.add(match.field)
-            if self.distinct_text and isinstance(node.operand, Field):
-                # a column CompiledRules.evaluate adds: the pattern run over the field's distinct values
+            if self.matches is not None and isinstance(node.operand, Field):
                 if match not in self.matches:
                     self.matches.append(match)
                 expr = pl.col(match.column(self.matches.index(match)))
@@ -817,7 +811,7 @@ def compile_expression(
     lists: Mapping[str, Sequence[Any]] | None = None,
 ) -> pl.Expr:
     """Parse, type-check and compile ``text`` to a boolean polars expression (nulls become ``False``)."""
-    return _compile_expression(text, schema, lists)[0]
+    return _compile_expression(text, schema, lists)
 
 
 def _compile_expression(
@@ -825,16 +819,12 @@ def _compile_expression(
     schema: Mapping[str, pl.DataType] | None,
     lists: Mapping[str, Sequence[Any]] | None,
     matches: list[TextMatch] | None = None,
-) -> tuple[pl.Expr, frozenset[str]]:
-    """The compiled expression and the fields it matches patterns against. With ``matches`` (a list
-    this call extends), ``field ~ "pattern"`` reads the column of its :class:`TextMatch` instead,
-    which :meth:`CompiledRules.evaluate` computes on the field's distinct values."""
+) -> pl.Expr:
+    """:func:`compile_expression`; with ``matches`` (a list this call extends), ``field ~ "pattern"``
+    reads the column of its :class:`TextMatch` instead, which :meth:`CompiledRules.evaluate` computes
+    on the field's distinct values."""
     node = parse_expression(text)
-    compiler = _Compiler(
-        text, schema if schema is not None else default_schema(), lists, distinct_text=matches is not None
-    )
-    if matches is not None:
-        compiler.matches = matches
+    compiler = _Compiler(text, schema if schema is not None else default_schema(), lists, matches=matches)
     expr, kind = compiler.compile(node)
     if kind != "bool":
         raise RuleError(
@@ -844,7 +834,7 @@ def _compile_expression(
         )
     if not compiler.fields_used:
         expr = pl.repeat(expr, pl.len())  # a constant condition still gives one value per row
-    return expr.fill_null(False), frozenset(compiler.match_fields)
+    return expr.fill_null(False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -878,14 +868,14 @@ class Rule:
         schema: Mapping[str, pl.DataType] | None = None,
         lists: Mapping[str, Sequence[Any]] | None = None,
     ) -> pl.Expr:
-        return self._compile(schema, lists)[0]
+        return self._compile(schema, lists)
 
     def _compile(
         self,
         schema: Mapping[str, pl.DataType] | None,
         lists: Mapping[str, Sequence[Any]] | None,
         matches: list[TextMatch] | None = None,
-    ) -> tuple[pl.Expr, frozenset[str]]:
+    ) -> pl.Expr:
         try:
             return _compile_expression(self.expression, schema, lists, matches)
         except RuleError as exc:
@@ -911,6 +901,28 @@ def validate_rule(
     rule.compile(schema, lists)
 
 
+def any_hit(matrix: np.ndarray) -> np.ndarray:
+    """Whether each row of a boolean ``(n, n_rules)`` hit matrix hit any rule (a column-by-column OR:
+    several times faster than ``any(axis=1)`` over a few columns)."""
+    hits = np.asarray(matrix, dtype=bool)
+    if hits.ndim != 2 or hits.shape[1] == 0:
+        return np.zeros(hits.shape[0], dtype=bool)
+    out = hits[:, 0].copy()
+    for j in range(1, hits.shape[1]):
+        out |= hits[:, j]
+    return out
+
+
+def weighted_hits(matrix: np.ndarray, weights: np.ndarray, min_weight: float = 0.0) -> np.ndarray:
+    """Sum of the weights of the rules each row of a boolean ``(n, n_rules)`` hit matrix hit, counting
+    only rules that weigh at least ``min_weight`` (rule by rule: no float copy of the matrix)."""
+    out = np.zeros(matrix.shape[0], dtype=np.float64)
+    for j in range(matrix.shape[1]):
+        if weights[j] >= min_weight and weights[j] > 0:
+            out += np.where(matrix[:, j], weights[j], 0.0)
+    return out
+
+
 @dataclass
 class RuleHits:
     """Which rows each (active) rule hit: ``matrix[i, j]`` is row ``i`` hit by ``rule_ids[j]``."""
@@ -925,16 +937,11 @@ class RuleHits:
         return int(self.matrix.shape[0])
 
     def any(self) -> np.ndarray:
-        if not self.matrix.shape[1]:
-            return np.zeros(self.n_rows, dtype=bool)
-        return np.asarray(self.matrix.any(axis=1), dtype=bool)
+        return any_hit(self.matrix)
 
     def weighted(self, min_weight: float = 0.0) -> np.ndarray:
         """Sum of the weights of the rules each row hit (only rules with weight >= ``min_weight``)."""
-        if not self.matrix.shape[1]:
-            return np.zeros(self.n_rows, dtype=np.float64)
-        w = np.where(self.weights >= min_weight, self.weights, 0.0)
-        return self.matrix.astype(np.float64) @ w
+        return weighted_hits(self.matrix, self.weights, min_weight)
 
     def hit_lists(self) -> list[list[str]]:
         ids = self.rule_ids
@@ -1026,16 +1033,14 @@ def compile_rules(
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
         raise RuleError(f"duplicate rule id {dup!r}")
-    direct = [r._compile(schema, lists) for r in active]
-    match_fields = sorted(set().union(*(fields for _, fields in direct)))
     matches: list[TextMatch] = []
-    distinct = [r._compile(schema, lists, matches)[0] for r in active] if match_fields else None
+    distinct = tuple(r._compile(schema, lists, matches) for r in active)
     return CompiledRules(
         rule_ids=tuple(ids),
         weights=np.array([float(r.weight) for r in active], dtype=np.float64),
         versions=tuple(r.version for r in active),
-        exprs=tuple(e for e, _ in direct),
-        distinct_exprs=tuple(distinct) if distinct is not None else None,
+        exprs=tuple(r.compile(schema, lists) for r in active),
+        distinct_exprs=distinct if matches else None,
         matches=tuple(matches),
     )
 
