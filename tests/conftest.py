@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import os
 import secrets
 from collections.abc import Iterator
@@ -286,10 +287,13 @@ def case_payload(reference: str = "FR-0001", **overrides: object) -> dict[str, o
 
 @pytest.fixture(autouse=True)
 def _dashboard_reads_are_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests read the dashboard right after writing: no rebuild gap (tests that measure it set it)."""
+    """Tests read the dashboard right after writing: no rebuild gap, and every rebuild before answering
+    however long the last build took (on a loaded machine a build can pass SYNC_REBUILD_SECONDS and the
+    stale summary would answer while a background thread rebuilds). Tests of those paths set them."""
     from stopnet.analytics import service
 
     monkeypatch.setattr(service, "REBUILD_GAP_SECONDS", 0.0)
+    monkeypatch.setattr(service, "SYNC_REBUILD_SECONDS", math.inf)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
