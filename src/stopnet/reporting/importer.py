@@ -7,11 +7,15 @@ recognised, and cases already imported with identical content are counted as unc
 The column template is documented in docs/import-template.md and served at
 ``/api/v1/import-template.csv``.
 
-Speed (docs/benchmarks.md, "Bulk import"): every validation runs, but once per distinct content where
-it can (a case on its first row, a repeated seizure once), on plain tuples, with the cyclic garbage
-collector paused. On PostgreSQL (psycopg) the rows go in with ``COPY``: the cases while the file is still
-being checked and the seizures and versions once it is clean, all inside a savepoint that any problem
-rolls back; elsewhere Core executemany writes once the whole file is known to be clean.
+Speed (docs/benchmarks.md, "Bulk import"): on PostgreSQL (psycopg) a clean file is first tried column
+by column (:mod:`.columnar`: each field's validator once per distinct cell, the rules across cells as
+Polars expressions, the rows sent as CSV with ``COPY``); a file it declines, with any problem or
+anything unusual in it, goes row by row. Row by row, every validation runs once per distinct content
+where it can (a case on its first row, a repeated seizure once), on plain tuples, with the cyclic
+garbage collector paused; on PostgreSQL the rows go in with ``COPY`` (the cases while the file is still
+being checked, the seizures and versions once it is clean) inside a savepoint that any problem rolls
+back; elsewhere Core executemany writes once the whole file is known to be clean. Only the row path
+names problems, so every error message comes from one place.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from stopnet.db.models.sharing import Audience
 from stopnet.reference import get_reference
 from stopnet.sharing import outbox
 
+from . import columnar
 from .schemas import CaseRow, ImportResult, SeizureIn
 from .service import CASE_FIELDS, operation_rule_errors, seizure_values, snapshot_of
 
@@ -167,9 +172,19 @@ def _bad(message: str, field_name: str = "file") -> InvalidInput:
 def read_table(filename: str, data: bytes, max_rows: int) -> Table:
     if not data.strip():
         raise _bad("the file is empty")
-    if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
+    if _is_xlsx(filename, data):
         return _read_xlsx(data, max_rows)
     return _read_csv(data, max_rows)
+
+
+def _is_xlsx(filename: str, data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx")
+
+
+def _delimiter(text: str) -> str:
+    """The delimiter of a CSV text: the one of , ; and tab its first line holds most of."""
+    first = text.split("\n", 1)[0]
+    return max((",", ";", "\t"), key=first.count)
 
 
 def _decode(data: bytes) -> str:
@@ -193,9 +208,7 @@ def _read_csv(data: bytes, max_rows: int) -> Table:
     text = _decode(data)
     if "\x00" in text:
         raise _bad("the file contains NUL bytes: it is not a CSV text file")
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", ";", "\t"), key=first.count)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -651,52 +664,42 @@ def _import(
     settings: Settings,
     sha: str,
 ) -> ImportResult:
-    table = read_table(filename, data, settings.max_import_rows)
     stored = _stored_references(session, op, principal)
+    copier = _Copier.for_session(session, principal, op, stored)
+    clean, table = (
+        _columnar(filename, data, settings.max_import_rows, op, stored)
+        if copier is not None
+        else (None, None)
+    )
+    if clean is not None:
+        row_count = clean.seizures.height
+    else:
+        if table is None:
+            table = read_table(filename, data, settings.max_import_rows)
+        row_count = len(table.rows)
     batch = ImportBatch(
         operation_id=op.id,
         org_id=principal.org_id,
         filename=filename[:255],
         sha256=sha,
-        row_count=len(table.rows),
+        row_count=row_count,
         created_by_id=principal.user_id,
     )
-    copier = _Copier.for_session(session, principal, op, stored)
     savepoint = session.begin_nested() if copier is not None else None
     try:
-        if copier is not None:
-            # PostgreSQL: the batch first, then the case rows are sent while the file is still being
-            # checked (the server inserts them meanwhile), the seizures once their cells are valid;
-            # any problem rolls the savepoint back
+        if clean is not None:
+            # PostgreSQL, a clean file: checked and written column by column (columnar.py)
+            assert copier is not None
             session.add(batch)
             session.flush()
-            with copier.cases(batch.id, _count_new_references(table, stored)) as on_case:
-                parse = _parse(table, op, on_case)
+            created, unchanged_rows = clean.cases.height, 0
+            seizures_created = copier.columns(
+                clean, batch.id, table.rows.clear if table is not None else None
+            )
         else:
-            parse = _parse(table, op)
-        errors = parse.errors
-        repeated = [p for p in parse.cases if p.reference in stored]  # compared with the stored cases
-        for p in repeated:
-            parse.validate_case(p)
-        if repeated and copier is not None:
-            copier.wait()  # before using the connection again
-        new_cases, unchanged_rows = _compare_with_stored(session, op, principal, parse.cases, stored, errors)
-        if errors or copier is None:
-            parse.validate_all()
-        seizures_created = 0
-        created = len(new_cases)
-        if not errors:
-            if copier is not None:
-                seizures_created = copier.rest(new_cases, parse, partial(_release, table, parse, new_cases))
-            else:
-                session.add(batch)
-                session.flush()
-                seizures_created = _write(session, principal, op, new_cases, batch.id)
-        if errors:
-            errors.sort(key=lambda e: (e.row or 0, e.field))
-            n = len(errors)
-            raise InvalidInput(
-                errors[:MAX_ERRORS], f"{n} problem{'s' if n != 1 else ''} found; nothing was imported"
+            assert table is not None
+            created, seizures_created, unchanged_rows = _row_by_row(
+                session, principal, op, table, stored, batch, copier
             )
     except IntegrityError as e:
         if copier is not None:
@@ -739,6 +742,83 @@ def _import(
         rows_unchanged=unchanged_rows,
         already_imported=False,
     )
+
+
+def _columnar(
+    filename: str, data: bytes, max_rows: int, op: Operation, stored: set[str]
+) -> tuple[columnar.Clean | None, Table | None]:
+    """The file column by column if it is clean and simple (:func:`columnar.check`), and the
+    :class:`Table` when it had to be read row by row (so that the row path does not read it again).
+
+    A CSV text is read by Polars when that reading is exact (:func:`columnar.read_csv`); an XLSX
+    workbook, or a CSV text that Polars would not read exactly, is read by :func:`read_table`. A file
+    that cannot be read raises here as it would there.
+    """
+    table = None
+    if data.strip() and not _is_xlsx(filename, data):
+        text = _decode(data)
+        read = None if "\x00" in text else columnar.read_csv(text, _delimiter(text), max_rows)
+        if read is None:
+            table = _read_csv(data, max_rows)
+            header, cells = table.header, columnar.rows_frame(table.rows, len(table.header))
+        else:
+            header, cells = read
+    else:
+        table = read_table(filename, data, max_rows)
+        header, cells = table.header, columnar.rows_frame(table.rows, len(table.header))
+    index, errors = _normalise_header(header)
+    if errors or cells is None or (table is not None and table.has_nul):
+        return None, table
+    return columnar.check(index, cells, op, stored, max_cell=MAX_CELL, to_bool=_bool), table
+
+
+def _row_by_row(
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    table: Table,
+    stored: set[str],
+    batch: ImportBatch,
+    copier: _Copier | None,
+) -> tuple[int, int, int]:
+    """Check the file row by row, naming every problem (raises :class:`InvalidInput`), and write it
+    (``copier``: PostgreSQL's COPY, else Core executemany). Returns the cases created, the seizures
+    created and the rows unchanged (of cases already stored with the same content)."""
+    if copier is not None:
+        # PostgreSQL: the batch first, then the case rows are sent while the file is still being
+        # checked (the server inserts them meanwhile), the seizures once their cells are valid;
+        # any problem rolls the caller's savepoint back
+        session.add(batch)
+        session.flush()
+        with copier.cases(batch.id, _count_new_references(table, stored)) as on_case:
+            parse = _parse(table, op, on_case)
+    else:
+        parse = _parse(table, op)
+    errors = parse.errors
+    repeated = [p for p in parse.cases if p.reference in stored]  # compared with the stored cases
+    for p in repeated:
+        parse.validate_case(p)
+    if repeated and copier is not None:
+        copier.wait()  # before using the connection again
+    new_cases, unchanged_rows = _compare_with_stored(session, op, principal, parse.cases, stored, errors)
+    if errors or copier is None:
+        parse.validate_all()
+    seizures_created = 0
+    created = len(new_cases)
+    if not errors:
+        if copier is not None:
+            seizures_created = copier.rest(new_cases, parse, partial(_release, table, parse, new_cases))
+        else:
+            session.add(batch)
+            session.flush()
+            seizures_created = _write(session, principal, op, new_cases, batch.id)
+    if errors:
+        errors.sort(key=lambda e: (e.row or 0, e.field))
+        n = len(errors)
+        raise InvalidInput(
+            errors[:MAX_ERRORS], f"{n} problem{'s' if n != 1 else ''} found; nothing was imported"
+        )
+    return created, seizures_created, unchanged_rows
 
 
 def _announce(session: Session, op: Operation, principal: Principal, batch_id: int, created: int) -> None:
@@ -1096,12 +1176,14 @@ class _Copier:
         return self.session.connection().connection.driver_connection
 
     @staticmethod
-    def _copy(cur: Any, table: str, columns: list[str]) -> Any:
+    def _copy(cur: Any, table: str, columns: list[str], *, csv: bool = False) -> Any:
         from psycopg import sql
 
         return cur.copy(
-            sql.SQL("COPY {} ({}) FROM STDIN").format(
-                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            sql.SQL("COPY {} ({}) FROM STDIN{}").format(
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, columns)),
+                sql.SQL(" (FORMAT csv, NULL '\\N')" if csv else ""),
             )
         )
 
@@ -1111,59 +1193,159 @@ class _Copier:
             d = self._seizure_json[id(s)] = s.model_dump(mode="json")
         return d
 
+    @staticmethod
+    def _case_ids(cur: Any, n: int) -> list[int]:
+        """``n`` new case ids drawn from the sequence."""
+        from psycopg import sql
+
+        # the sequence's name first: pg_get_serial_sequence() inside the select list would be
+        # evaluated once per id (a catalog lookup each, ten times the cost of the nextval())
+        cur.execute(
+            sql.SQL("SELECT pg_get_serial_sequence({}, 'id')").format(sql.Literal(Case.__tablename__))
+        )
+        sequence = cur.fetchone()[0]
+        cur.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, n))
+        return [r[0] for r in cur.fetchall()]
+
+    def _tail(self, batch_id: int) -> dict[str, Any]:
+        """The case_report columns an import sets alike on every new case, by column."""
+        org = self.session.get_one(Organisation, self.principal.org_id)
+        now = self.now.isoformat()
+        return {
+            "operation_id": self.op.id,
+            "reporting_org_id": org.id,
+            "status": CaseStatus.SUBMITTED.value,
+            "version": 1,
+            "reporting_country": org.country_code or "",
+            "region_code": org.region_code,
+            "created_by_id": self.principal.user_id,
+            "submitted_at": now,
+            "import_batch_id": batch_id,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def columns(self, clean: columnar.Clean, batch_id: int, release: Callable[[], None] | None) -> int:
+        """COPY a file :func:`columnar.check` found clean: its cases, then their seizures and first
+        versions, each table as one CSV written by Polars (values as pydantic dumped them, text quoted,
+        ``\\N`` for null). Polars builds the seizures' and the versions' CSV while the server ends the
+        cases' COPY (its foreign-key checks) in the background. ``release`` is called once every row is
+        sent. Returns the number of seizures."""
+        import polars as pl
+        import psycopg
+
+        op = self.op
+        now = self.now.isoformat()
+        tail = self._tail(batch_id)
+        seizure_fields = list(columnar.SEIZURE_FIELDS)
+        try:
+            with ExitStack() as stack:
+                cur = stack.enter_context(self._raw().cursor())
+                ids = pl.Series("id", self._case_ids(cur, clean.cases.height), dtype=pl.Int64)
+                cases = clean.cases.with_columns(ids)
+                self._copy_csv(
+                    stack,
+                    cur,
+                    Case.__tablename__,
+                    cases.select(
+                        "id",
+                        *columnar.CASE_JSON_FIELDS,
+                        "reference",
+                        *(pl.lit(v).alias(k) for k, v in tail.items()),
+                        "transit_countries",
+                        "visibility",
+                    ),
+                )
+                self._end_in_background(stack)
+            seizures = clean.seizures.with_columns(
+                case_id=pl.col("reference").replace_strict(cases["reference"], ids),
+                operation_id=pl.lit(op.id),
+                created_at=pl.lit(now),
+                updated_at=pl.lit(now),
+            )
+            seizure_rows = seizures.select(
+                "case_id",
+                "line_no",
+                "operation_id",
+                "created_at",
+                "updated_at",
+                *seizure_fields,
+                "commodity_group",
+            )
+            # the snapshot of each case, as service.snapshot_of takes it (key order included)
+            lines = seizures.group_by("reference", maintain_order=True).agg(
+                seizures=pl.struct("line_no", *seizure_fields)
+            )
+            versions = cases.join(lines, on="reference", how="left", maintain_order="left").select(
+                case_id="id",
+                version=pl.lit(1),
+                action=pl.lit("import"),
+                reason=pl.lit(""),
+                snapshot=pl.struct(
+                    *columnar.CASE_JSON_FIELDS,
+                    "reference",
+                    status=pl.lit(CaseStatus.SUBMITTED.value),
+                    visibility="visibility",
+                    transit_countries="transit_countries",
+                    seizures="seizures",
+                ).struct.json_encode(),
+                changed_by_id=pl.lit(self.principal.user_id, dtype=pl.Int64),
+                changed_at=pl.lit(now),
+            )
+            del cases, seizures, lines
+            seizure_csv = self._csv(seizure_rows)
+            version_csv = self._csv(versions)
+            n = seizure_rows.height
+            self.wait()
+            for table, columns, data in (
+                (Seizure.__tablename__, seizure_rows.columns, seizure_csv),
+                (CaseVersion.__tablename__, versions.columns, version_csv),
+            ):
+                with ExitStack() as stack:
+                    cur = stack.enter_context(self._raw().cursor())
+                    cp = stack.enter_context(self._copy(cur, table, columns, csv=True))
+                    cp.write(data)
+                    self._end_in_background(stack)
+                if table == Seizure.__tablename__:
+                    del seizure_csv
+                    self.wait()
+            del version_csv
+            if release is not None:
+                release()
+            self.wait()
+        except psycopg.errors.IntegrityError as e:
+            raise IntegrityError("COPY", None, e) from e
+        return n
+
+    @staticmethod
+    def _csv(frame: Any) -> bytes:
+        """``frame`` as the CSV that ``COPY ... (FORMAT csv, NULL '\\N')`` reads: text always quoted (so
+        that a text ``\\N`` stays text), null as an unquoted ``\\N``."""
+        buf = io.BytesIO()
+        frame.write_csv(buf, include_header=False, null_value="\\N", quote_style="non_numeric")
+        return buf.getvalue()
+
+    def _copy_csv(self, stack: ExitStack, cur: Any, table: str, frame: Any) -> None:
+        cp = stack.enter_context(self._copy(cur, table, frame.columns, csv=True))
+        cp.write(self._csv(frame))
+
     @contextmanager
     def cases(self, batch_id: int, n: int) -> Iterator[Callable[[ParsedCase], None]]:
         """COPY of the case rows, open while the body runs: the callback sends one new case."""
         import psycopg
-        from psycopg import sql
 
-        op, principal = self.op, self.principal
-        org = self.session.get_one(Organisation, principal.org_id)
-        now = self.now.isoformat()
+        op = self.op
         default_visibility = op.default_visibility
         # everything the callback needs, read now: nothing may query the database while the COPY is open
         _ = (op.id, op.starts_on, op.ends_on)
-        tail_columns = [
-            "reference",
-            "operation_id",
-            "reporting_org_id",
-            "status",
-            "version",
-            "reporting_country",
-            "region_code",
-            "created_by_id",
-            "submitted_at",
-            "import_batch_id",
-            "created_at",
-            "updated_at",
-            "transit_countries",
-            "visibility",
-        ]
-        tail = (
-            op.id,
-            org.id,
-            CaseStatus.SUBMITTED.value,
-            1,
-            org.country_code or "",
-            org.region_code,
-            principal.user_id,
-            now,
-            batch_id,
-            now,
-            now,
-        )
+        common = self._tail(batch_id)
+        tail_columns = ["reference", *common, "transit_countries", "visibility"]
+        tail = tuple(common.values())
         raw = self._raw()
         with ExitStack() as stack:  # on an error, closed here: the COPY is abandoned
             try:
                 cur = stack.enter_context(raw.cursor())
-                # the sequence's name first: pg_get_serial_sequence() inside the select list would be
-                # evaluated once per id (a catalog lookup each, ten times the cost of the nextval())
-                cur.execute(
-                    sql.SQL("SELECT pg_get_serial_sequence({}, 'id')").format(sql.Literal(Case.__tablename__))
-                )
-                sequence = cur.fetchone()[0]
-                cur.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (sequence, n))
-                free = iter([r[0] for r in cur.fetchall()])
+                free = iter(self._case_ids(cur, n))
                 cp: Any = None
                 ids, stored, case_json = self.ids, self.stored, self.case_json
 
