@@ -115,6 +115,15 @@ def expected(cases: list[importer.ParsedCase]) -> tuple[list[dict[str, Any]], li
     return case_rows, seizure_rows
 
 
+def columnar_check(name: str, data: bytes, stored: frozenset[str] = frozenset()) -> columnar.Clean | None:
+    """The importer's columnar check of a file, cases and seizures (as an import runs it)."""
+    checking, _ = importer._columnar(name, data, 10_000, OP, set(stored))
+    seizures = checking.seizures() if checking is not None else None
+    if checking is None or seizures is None:
+        return None
+    return columnar.Clean(checking.cases, seizures)
+
+
 def _event(what: str) -> None:
     with suppress(InvalidArgument):  # outside a Hypothesis test
         event(what)
@@ -125,7 +134,7 @@ def agree(data: bytes, name: str = "f.csv") -> columnar.Clean | None:
     it accepts must be the row path's values exactly."""
     rows = row_path(data, name)
     try:
-        clean, _ = importer._columnar(name, data, 10_000, OP, set())
+        clean = columnar_check(name, data)
     except InvalidInput as e:
         assert isinstance(rows, InvalidInput), f"columnar refused a file the row path reads: {e}"
         assert e.errors == rows.errors  # the same reader's error
@@ -238,15 +247,15 @@ def test_a_bad_cell_leaves_the_file_to_the_row_path(change: dict[str, str]) -> N
     rows = [good_row("B-1"), good_row("B-2", **change)]
     result = row_path(to_csv(rows), "f.csv")
     assert not isinstance(result, InvalidInput) and result[1]  # the row path names the problem
-    assert importer._columnar("f.csv", to_csv(rows), 10, OP, set())[0] is None
+    assert columnar_check("f.csv", to_csv(rows)) is None
 
 
 def test_rows_of_a_case_that_disagree_or_repeat_are_left_to_the_row_path() -> None:
     disagree = [good_row("D-1"), good_row("D-1", office="elsewhere")]
     repeat = [good_row("D-1"), good_row("D-1")]
     for rows in (disagree, repeat):
-        assert importer._columnar("f.csv", to_csv(rows), 10, OP, set())[0] is None
-    assert importer._columnar("f.csv", to_csv([good_row("D-1")]), 10, OP, {"D-1"})[0] is None  # stored
+        assert columnar_check("f.csv", to_csv(rows)) is None
+    assert columnar_check("f.csv", to_csv([good_row("D-1")]), {"D-1"}) is None  # stored
 
 
 def test_values_used_as_defaults_match_the_row_path() -> None:
@@ -285,7 +294,7 @@ def test_columnar_and_row_by_row_imports_store_the_same(world, db, settings, mon
     monkeypatch.setattr(importer._Copier, "columns", columns)
     fast = import_direct(db, settings, renamed("CL"), f"cl{n}.csv")
     with monkeypatch.context() as m:
-        m.setattr(columnar, "check", lambda *a, **kw: None)
+        m.setattr(columnar, "check_cases", lambda *a, **kw: None)
         slow = import_direct(db, settings, renamed("RW"), f"rw{n}.csv")
     if isinstance(slow, InvalidInput):
         assert isinstance(fast, InvalidInput) and not taken
@@ -338,3 +347,25 @@ def test_text_that_looks_like_null_or_csv_survives_the_copy(world, db, settings)
 
 def test_values_of_the_fuzz_strategies_are_known_columns() -> None:
     assert set(VALUES) <= set(COLUMNS) and set(ODD) <= set(COLUMNS)
+
+
+@pytest.mark.postgres_only
+def test_a_bad_seizure_after_the_cases_were_sent_rolls_them_back(world, db, settings, monkeypatch) -> None:
+    """The cases of a file go to the server while its seizure cells are checked; a bad seizure cell
+    then undoes them, and the row path refuses the file with its usual errors: nothing is stored."""
+    sent: list[int | None] = []
+    real = importer._Copier.columns
+
+    def columns(self, *a: Any, **kw: Any) -> int | None:  # type: ignore[no-untyped-def]
+        sent.append(real(self, *a, **kw))
+        return sent[-1]
+
+    monkeypatch.setattr(importer._Copier, "columns", columns)
+    rows = [good_row(f"RB-{i}") for i in range(50)] + [good_row("RB-7", pieces="0", weight_kg="0")]
+    refused = import_direct(db, settings, to_csv(rows), "rb.csv")  # checks that nothing was written
+    assert sent == [None]
+    assert isinstance(refused, InvalidInput)
+    assert [(e.row, e.field) for e in refused.errors] == [(52, "row")]
+    assert "pieces or weight_kg" in refused.errors[0].message
+    fixed = import_direct(db, settings, to_csv(rows[:-1]), "rb-fixed.csv")
+    assert isinstance(fixed, ImportResult) and fixed.cases_created == 50 and sent[-1] == 50

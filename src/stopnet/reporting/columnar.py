@@ -119,6 +119,53 @@ def _has_blank_row(cells: pl.DataFrame) -> bool:
     return any(not v.strip() for v in maybe)
 
 
+@dataclass
+class Checking:
+    """A file whose case columns are clean: ``cases`` as :class:`Clean` has them; :meth:`seizures`
+    checks the rest (so that the cases can be written meanwhile)."""
+
+    cases: pl.DataFrame
+    _frame: pl.DataFrame
+
+    @property
+    def rows(self) -> int:
+        """The file's data rows."""
+        return self._rows
+
+    def __post_init__(self) -> None:
+        self._rows = self._frame.height
+
+    def seizures(self) -> pl.DataFrame | None:
+        """The seizures as :class:`Clean` has them if every seizure cell is valid, else None."""
+        try:
+            return _seizures(self._frame)
+        except _NotClean:
+            return None
+        finally:
+            self._frame = self._frame.clear()
+
+
+def check_cases(
+    header_index: dict[str, int],
+    cells: pl.DataFrame,
+    op: Operation,
+    stored: set[str],
+    *,
+    max_cell: int,
+    to_bool: Callable[[str], bool | str],
+) -> Checking | None:
+    """The file's cases if its rows and its case columns are clean, else None (see the module's doc).
+
+    ``header_index`` maps the known columns to their positions (a header already found correct);
+    ``cells`` are the data rows, one text column per position (:func:`rows_frame`, :func:`read_csv`);
+    ``stored`` the references this organisation already reported in ``op``.
+    """
+    try:
+        return _check_cases(header_index, cells, op, stored, max_cell, to_bool)
+    except _NotClean:
+        return None
+
+
 def check(
     header_index: dict[str, int],
     cells: pl.DataFrame,
@@ -128,26 +175,22 @@ def check(
     max_cell: int,
     to_bool: Callable[[str], bool | str],
 ) -> Clean | None:
-    """The file as :class:`Clean` columns if every row is valid, else None (see the module's doc).
-
-    ``header_index`` maps the known columns to their positions (a header already found correct);
-    ``cells`` are the data rows, one text column per position (:func:`rows_frame`, :func:`read_csv`);
-    ``stored`` the references this organisation already reported in ``op``.
-    """
-    try:
-        return _check(header_index, cells, op, stored, max_cell, to_bool)
-    except _NotClean:
+    """The whole file as :class:`Clean` columns if every row is valid, else None."""
+    checking = check_cases(header_index, cells, op, stored, max_cell=max_cell, to_bool=to_bool)
+    seizures = checking.seizures() if checking is not None else None
+    if checking is None or seizures is None:
         return None
+    return Clean(checking.cases, seizures)
 
 
-def _check(
+def _check_cases(
     index: dict[str, int],
     cells: pl.DataFrame,
     op: Operation,
     stored: set[str],
     max_cell: int,
     to_bool: Callable[[str], bool | str],
-) -> Clean:
+) -> Checking:
     if cells.height == 0:
         raise _NotClean
     frame = pl.DataFrame([_stripped(name, cells.to_series(i), max_cell) for name, i in index.items()])
@@ -160,9 +203,7 @@ def _check(
     first = frame.select(case_columns).unique(maintain_order=True)
     if first.height != refs.n_unique():  # the rows of some case disagree on a case column
         raise _NotClean
-    cases = _cases(first, op, to_bool)
-    seizures = _seizures(frame)
-    return Clean(cases, seizures)
+    return Checking(_cases(first, op, to_bool), frame)
 
 
 def _stripped(name: str, raw: pl.Series, max_cell: int) -> pl.Series:

@@ -666,38 +666,43 @@ def _import(
 ) -> ImportResult:
     stored = _stored_references(session, op, principal)
     copier = _Copier.for_session(session, principal, op, stored)
-    clean, table = (
+    checking, table = (
         _columnar(filename, data, settings.max_import_rows, op, stored)
         if copier is not None
         else (None, None)
     )
-    if clean is not None:
-        row_count = clean.seizures.height
-    else:
-        if table is None:
-            table = read_table(filename, data, settings.max_import_rows)
-        row_count = len(table.rows)
-    batch = ImportBatch(
-        operation_id=op.id,
-        org_id=principal.org_id,
-        filename=filename[:255],
-        sha256=sha,
-        row_count=row_count,
-        created_by_id=principal.user_id,
-    )
+
+    def new_batch(rows: int) -> ImportBatch:
+        batch = ImportBatch(
+            operation_id=op.id,
+            org_id=principal.org_id,
+            filename=filename[:255],
+            sha256=sha,
+            row_count=rows,
+            created_by_id=principal.user_id,
+        )
+        return batch
+
     savepoint = session.begin_nested() if copier is not None else None
     try:
-        if clean is not None:
-            # PostgreSQL, a clean file: checked and written column by column (columnar.py)
-            assert copier is not None
+        seizures_created: int | None = None
+        if checking is not None:
+            # PostgreSQL, a file whose case columns are clean: the cases are written column by column
+            # while the seizure cells are checked (columnar.py)
+            assert copier is not None and savepoint is not None
+            batch = new_batch(checking.rows)
             session.add(batch)
             session.flush()
-            created, unchanged_rows = clean.cases.height, 0
-            seizures_created = copier.columns(
-                clean, batch.id, table.rows.clear if table is not None else None
-            )
-        else:
-            assert table is not None
+            created, unchanged_rows = checking.cases.height, 0
+            seizures_created = copier.columns(checking, batch.id, table.rows.clear if table else None)
+            if seizures_created is None:  # a seizure cell is not clean: undo, then go row by row
+                copier.wait(quiet=True)
+                savepoint.rollback()  # (which drops the batch from the session too)
+                savepoint = session.begin_nested()
+        if seizures_created is None:
+            if table is None:
+                table = read_table(filename, data, settings.max_import_rows)
+            batch = new_batch(len(table.rows))
             created, seizures_created, unchanged_rows = _row_by_row(
                 session, principal, op, table, stored, batch, copier
             )
@@ -746,8 +751,9 @@ def _import(
 
 def _columnar(
     filename: str, data: bytes, max_rows: int, op: Operation, stored: set[str]
-) -> tuple[columnar.Clean | None, Table | None]:
-    """The file column by column if it is clean and simple (:func:`columnar.check`), and the
+) -> tuple[columnar.Checking | None, Table | None]:
+    """The file column by column if its case columns are clean and it is simple
+    (:func:`columnar.check_cases`), and the
     :class:`Table` when it had to be read row by row (so that the row path does not read it again).
 
     A CSV text is read by Polars when that reading is exact (:func:`columnar.read_csv`); an XLSX
@@ -769,7 +775,7 @@ def _columnar(
     index, errors = _normalise_header(header)
     if errors or cells is None or (table is not None and table.has_nul):
         return None, table
-    return columnar.check(index, cells, op, stored, max_cell=MAX_CELL, to_bool=_bool), table
+    return columnar.check_cases(index, cells, op, stored, max_cell=MAX_CELL, to_bool=_bool), table
 
 
 def _row_by_row(
@@ -782,8 +788,9 @@ def _row_by_row(
     copier: _Copier | None,
 ) -> tuple[int, int, int]:
     """Check the file row by row, naming every problem (raises :class:`InvalidInput`), and write it
-    (``copier``: PostgreSQL's COPY, else Core executemany). Returns the cases created, the seizures
-    created and the rows unchanged (of cases already stored with the same content)."""
+    (``copier``: PostgreSQL's COPY, else Core executemany) with ``batch`` (added here).
+    Returns the cases created, the seizures created and the rows unchanged (of cases already stored
+    with the same content)."""
     if copier is not None:
         # PostgreSQL: the batch first, then the case rows are sent while the file is still being
         # checked (the server inserts them meanwhile), the seizures once their cells are valid;
@@ -1225,97 +1232,97 @@ class _Copier:
             "updated_at": now,
         }
 
-    def columns(self, clean: columnar.Clean, batch_id: int, release: Callable[[], None] | None) -> int:
-        """COPY a file :func:`columnar.check` found clean: its cases, then their seizures and first
-        versions, each table as one CSV written by Polars (values as pydantic dumped them, text quoted,
-        ``\\N`` for null). Polars builds the seizures' and the versions' CSV while the server ends the
-        cases' COPY (its foreign-key checks) in the background. ``release`` is called once every row is
-        sent. Returns the number of seizures."""
+    def columns(
+        self, checking: columnar.Checking, batch_id: int, release: Callable[[], None] | None
+    ) -> int | None:
+        """COPY a file whose case columns :func:`columnar.check_cases` found clean: its cases, then,
+        once :meth:`columnar.Checking.seizures` finds the seizure cells clean too, the seizures and the
+        first versions. Each table goes as one CSV written by Polars (values as pydantic dumped them,
+        text quoted, ``\\N`` for null), sent and ended in the background: the server inserts the cases
+        while Python checks the seizure cells, and the seizures while Polars writes the snapshots.
+        ``release`` is called once every row is sent. Returns the number of seizures, or None when a
+        seizure cell is not clean: then the cases were sent, and the caller rolls them back."""
         import polars as pl
-        import psycopg
 
         op = self.op
         now = self.now.isoformat()
         tail = self._tail(batch_id)
         seizure_fields = list(columnar.SEIZURE_FIELDS)
-        try:
-            with ExitStack() as stack:
-                cur = stack.enter_context(self._raw().cursor())
-                ids = pl.Series("id", self._case_ids(cur, clean.cases.height), dtype=pl.Int64)
-                cases = clean.cases.with_columns(ids)
-                self._copy_csv(
-                    stack,
-                    cur,
-                    Case.__tablename__,
-                    cases.select(
-                        "id",
-                        *columnar.CASE_JSON_FIELDS,
-                        "reference",
-                        *(pl.lit(v).alias(k) for k, v in tail.items()),
-                        "transit_countries",
-                        "visibility",
-                    ),
-                )
-                self._end_in_background(stack)
-            seizures = clean.seizures.with_columns(
-                case_id=pl.col("reference").replace_strict(cases["reference"], ids),
-                operation_id=pl.lit(op.id),
-                created_at=pl.lit(now),
-                updated_at=pl.lit(now),
-            )
-            seizure_rows = seizures.select(
-                "case_id",
-                "line_no",
-                "operation_id",
-                "created_at",
-                "updated_at",
-                *seizure_fields,
-                "commodity_group",
-            )
-            # the snapshot of each case, as service.snapshot_of takes it (key order included)
-            lines = seizures.group_by("reference", maintain_order=True).agg(
-                seizures=pl.struct("line_no", *seizure_fields)
-            )
-            versions = cases.join(lines, on="reference", how="left", maintain_order="left").select(
-                case_id="id",
-                version=pl.lit(1),
-                action=pl.lit("import"),
-                reason=pl.lit(""),
-                snapshot=pl.struct(
-                    *columnar.CASE_JSON_FIELDS,
-                    "reference",
-                    status=pl.lit(CaseStatus.SUBMITTED.value),
-                    visibility="visibility",
-                    transit_countries="transit_countries",
-                    seizures="seizures",
-                ).struct.json_encode(),
-                changed_by_id=pl.lit(self.principal.user_id, dtype=pl.Int64),
-                changed_at=pl.lit(now),
-            )
-            del cases, seizures, lines
-            seizure_csv = self._csv(seizure_rows)
-            version_csv = self._csv(versions)
-            n = seizure_rows.height
-            self.wait()
-            for table, columns, data in (
-                (Seizure.__tablename__, seizure_rows.columns, seizure_csv),
-                (CaseVersion.__tablename__, versions.columns, version_csv),
-            ):
-                with ExitStack() as stack:
-                    cur = stack.enter_context(self._raw().cursor())
-                    cp = stack.enter_context(self._copy(cur, table, columns, csv=True))
-                    cp.write(data)
-                    self._end_in_background(stack)
-                if table == Seizure.__tablename__:
-                    del seizure_csv
-                    self.wait()
-            del version_csv
-            if release is not None:
-                release()
-            self.wait()
-        except psycopg.errors.IntegrityError as e:
-            raise IntegrityError("COPY", None, e) from e
+        with self._raw().cursor() as cur:
+            ids = pl.Series("id", self._case_ids(cur, checking.cases.height), dtype=pl.Int64)
+        cases = checking.cases.with_columns(ids)
+        case_rows = cases.select(
+            "id",
+            *columnar.CASE_JSON_FIELDS,
+            "reference",
+            *(pl.lit(v).alias(k) for k, v in tail.items()),
+            "transit_countries",
+            "visibility",
+        )
+        self._send_in_background(Case.__tablename__, case_rows.columns, self._csv(case_rows))
+        del case_rows
+        checked = checking.seizures()
+        if checked is None:
+            return None
+        seizures = checked.with_columns(
+            case_id=pl.col("reference").replace_strict(cases["reference"], ids),
+            operation_id=pl.lit(op.id),
+            created_at=pl.lit(now),
+            updated_at=pl.lit(now),
+        )
+        seizure_rows = seizures.select(
+            "case_id",
+            "line_no",
+            "operation_id",
+            "created_at",
+            "updated_at",
+            *seizure_fields,
+            "commodity_group",
+        )
+        n = seizure_rows.height
+        seizure_csv = self._csv(seizure_rows)
+        self.wait()
+        self._send_in_background(Seizure.__tablename__, seizure_rows.columns, seizure_csv)
+        del seizure_rows, seizure_csv
+        # the snapshot of each case, as service.snapshot_of takes it (key order included)
+        lines = seizures.group_by("reference", maintain_order=True).agg(
+            seizures=pl.struct("line_no", *seizure_fields)
+        )
+        versions = cases.join(lines, on="reference", how="left", maintain_order="left").select(
+            case_id="id",
+            version=pl.lit(1),
+            action=pl.lit("import"),
+            reason=pl.lit(""),
+            snapshot=pl.struct(
+                *columnar.CASE_JSON_FIELDS,
+                "reference",
+                status=pl.lit(CaseStatus.SUBMITTED.value),
+                visibility="visibility",
+                transit_countries="transit_countries",
+                seizures="seizures",
+            ).struct.json_encode(),
+            changed_by_id=pl.lit(self.principal.user_id, dtype=pl.Int64),
+            changed_at=pl.lit(now),
+        )
+        del cases, seizures, lines
+        version_csv = self._csv(versions)
+        self.wait()
+        self._send_in_background(CaseVersion.__tablename__, versions.columns, version_csv)
+        del versions, version_csv
+        if release is not None:
+            release()
+        self.wait()
         return n
+
+    def _send_in_background(self, table: str, columns: list[str], data: bytes) -> None:
+        """COPY ``data`` (CSV) into ``table`` in a thread, :meth:`wait` joins it; nothing else may use
+        the connection meanwhile."""
+
+        def send() -> None:
+            with self._raw().cursor() as cur, self._copy(cur, table, columns, csv=True) as cp:
+                cp.write(data)
+
+        self._ending = _Background(send)
 
     @staticmethod
     def _csv(frame: Any) -> bytes:
@@ -1324,10 +1331,6 @@ class _Copier:
         buf = io.BytesIO()
         frame.write_csv(buf, include_header=False, null_value="\\N", quote_style="non_numeric")
         return buf.getvalue()
-
-    def _copy_csv(self, stack: ExitStack, cur: Any, table: str, frame: Any) -> None:
-        cp = stack.enter_context(self._copy(cur, table, frame.columns, csv=True))
-        cp.write(self._csv(frame))
 
     @contextmanager
     def cases(self, batch_id: int, n: int) -> Iterator[Callable[[ParsedCase], None]]:
