@@ -8,9 +8,11 @@ and the rules that span cells (the rows of a case agree, no row twice, pieces or
 with a value, the date inside the operation) as Polars expressions over whole columns. The rows then
 go to PostgreSQL as CSV written by Polars (:meth:`importer._Copier.columns`).
 
-:func:`check` only decides *whether* a file is clean. It returns None as soon as anything is not clean
-or not simple (a ragged row, a NUL, a reference already stored, a cell a validator refuses), and the
-importer runs the row path, which finds and names the problems as it always has. When it accepts a
+The check runs in two steps, so that the importer can send the cases while the seizures are checked:
+:func:`check_cases` (the rows and the case columns), then :meth:`Checking.seizures`; :func:`check` is
+both at once. They only decide *whether* a file is clean: None as soon as anything is not clean or not
+simple (a ragged row, a NUL, a reference already stored, a cell a validator refuses), and the importer
+runs the row path, which finds and names the problems as it always has. When it accepts a
 file it stores what the row path would store: the values are pydantic's own JSON-mode dumps of the
 validated cells, and ``tests/reporting/test_import_columnar.py`` holds the two paths equal.
 """

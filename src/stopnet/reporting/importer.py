@@ -673,7 +673,7 @@ def _import(
     )
 
     def new_batch(rows: int) -> ImportBatch:
-        batch = ImportBatch(
+        return ImportBatch(
             operation_id=op.id,
             org_id=principal.org_id,
             filename=filename[:255],
@@ -681,7 +681,6 @@ def _import(
             row_count=rows,
             created_by_id=principal.user_id,
         )
-        return batch
 
     savepoint = session.begin_nested() if copier is not None else None
     try:
@@ -753,8 +752,8 @@ def _columnar(
     filename: str, data: bytes, max_rows: int, op: Operation, stored: set[str]
 ) -> tuple[columnar.Checking | None, Table | None]:
     """The file column by column if its case columns are clean and it is simple
-    (:func:`columnar.check_cases`), and the
-    :class:`Table` when it had to be read row by row (so that the row path does not read it again).
+    (:func:`columnar.check_cases`), and the :class:`Table` when it had to be read row by row (so that
+    the row path does not read it again).
 
     A CSV text is read by Polars when that reading is exact (:func:`columnar.read_csv`); an XLSX
     workbook, or a CSV text that Polars would not read exactly, is read by :func:`read_table`. A file
