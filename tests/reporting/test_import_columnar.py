@@ -12,8 +12,10 @@ import csv
 import datetime as dt
 import io
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import event, given
 from hypothesis import settings as hsettings
@@ -115,13 +117,19 @@ def expected(cases: list[importer.ParsedCase]) -> tuple[list[dict[str, Any]], li
     return case_rows, seizure_rows
 
 
-def columnar_check(name: str, data: bytes, stored: frozenset[str] = frozenset()) -> columnar.Clean | None:
+@dataclass
+class Clean:
+    cases: pl.DataFrame
+    seizures: pl.DataFrame
+
+
+def columnar_check(name: str, data: bytes, stored: frozenset[str] = frozenset()) -> Clean | None:
     """The importer's columnar check of a file, cases and seizures (as an import runs it)."""
     checking, _ = importer._columnar(name, data, 10_000, OP, set(stored))
     seizures = checking.seizures() if checking is not None else None
     if checking is None or seizures is None:
         return None
-    return columnar.Clean(checking.cases, seizures)
+    return Clean(checking.cases, seizures)
 
 
 def _event(what: str) -> None:
@@ -129,7 +137,7 @@ def _event(what: str) -> None:
         event(what)
 
 
-def agree(data: bytes, name: str = "f.csv") -> columnar.Clean | None:
+def agree(data: bytes, name: str = "f.csv") -> Clean | None:
     """Run both paths on ``data``; the columnar one must not accept what the row path refuses, and what
     it accepts must be the row path's values exactly."""
     rows = row_path(data, name)

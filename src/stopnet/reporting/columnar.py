@@ -9,8 +9,7 @@ with a value, the date inside the operation) as Polars expressions over whole co
 go to PostgreSQL as CSV written by Polars (:meth:`importer._Copier.columns`).
 
 The check runs in two steps, so that the importer can send the cases while the seizures are checked:
-:func:`check_cases` (the rows and the case columns), then :meth:`Checking.seizures`; :func:`check` is
-both at once. They only decide *whether* a file is clean: None as soon as anything is not clean or not
+:func:`check_cases` (the rows and the case columns), then :meth:`Checking.seizures`. They only decide *whether* a file is clean: None as soon as anything is not clean or not
 simple (a ragged row, a NUL, a reference already stored, a cell a validator refuses), and the importer
 runs the row path, which finds and names the problems as it always has. When it accepts a
 file it stores what the row path would store: the values are pydantic's own JSON-mode dumps of the
@@ -39,18 +38,6 @@ from .service import CASE_FIELDS
 # the case fields stored as they are dumped, in the order of the row path's dumps (model order)
 CASE_JSON_FIELDS = tuple(f for f in CaseRow.model_fields if f in set(CASE_FIELDS))
 SEIZURE_FIELDS = tuple(SeizureIn.model_fields)
-
-
-@dataclass
-class Clean:
-    """A clean file, column by column: ``cases`` has one row per case (file order of first rows): its
-    ``reference``, the :data:`CASE_JSON_FIELDS`, ``transit_countries`` (codes joined by ","),
-    ``visibility`` (the operation's default filled in); ``seizures`` one row per file row (file order):
-    ``reference``, ``line_no`` (1, 2, ... within its case), the :data:`SEIZURE_FIELDS` and
-    ``commodity_group``. Every value is its JSON-mode dump (text, int, bool or null)."""
-
-    cases: pl.DataFrame
-    seizures: pl.DataFrame
 
 
 @functools.cache
@@ -123,8 +110,10 @@ def _has_blank_row(cells: pl.DataFrame) -> bool:
 
 @dataclass
 class Checking:
-    """A file whose case columns are clean: ``cases`` as :class:`Clean` has them; :meth:`seizures`
-    checks the rest (so that the cases can be written meanwhile)."""
+    """A file whose case columns are clean; :meth:`seizures` checks the rest (so that the cases can be
+    written meanwhile). ``cases`` has one row per case (file order of first rows): its ``reference``,
+    the :data:`CASE_JSON_FIELDS`, ``transit_countries`` (codes joined by ","), ``visibility`` (the
+    operation's default filled in). Every value is its JSON-mode dump (text, bool or null)."""
 
     cases: pl.DataFrame
     _frame: pl.DataFrame
@@ -138,7 +127,9 @@ class Checking:
         self._rows = self._frame.height
 
     def seizures(self) -> pl.DataFrame | None:
-        """The seizures as :class:`Clean` has them if every seizure cell is valid, else None."""
+        """One row per file row (file order) if every seizure cell is valid, else None: ``reference``,
+        ``line_no`` (1, 2, ... within its case), the :data:`SEIZURE_FIELDS` and ``commodity_group``, as
+        JSON-mode dumps (text, int or null)."""
         try:
             return _seizures(self._frame)
         except _NotClean:
@@ -163,49 +154,22 @@ def check_cases(
     ``stored`` the references this organisation already reported in ``op``.
     """
     try:
-        return _check_cases(header_index, cells, op, stored, max_cell, to_bool)
+        if cells.height == 0:
+            raise _NotClean
+        index = header_index
+        frame = pl.DataFrame([_stripped(name, cells.to_series(i), max_cell) for name, i in index.items()])
+        if frame.is_duplicated().any():  # a row repeated (after stripping) is an error in the file
+            raise _NotClean
+        refs = frame["case_reference"]
+        if refs.str.len_bytes().min() == 0 or (stored and refs.is_in(list(stored)).any()):
+            raise _NotClean  # a row without reference; or a case to compare with the stored one
+        case_columns = [c for c in index if c == "case_reference" or c in CaseRow.model_fields]
+        first = frame.select(case_columns).unique(maintain_order=True)
+        if first.height != refs.n_unique():  # the rows of some case disagree on a case column
+            raise _NotClean
+        return Checking(_cases(first, op, to_bool), frame)
     except _NotClean:
         return None
-
-
-def check(
-    header_index: dict[str, int],
-    cells: pl.DataFrame,
-    op: Operation,
-    stored: set[str],
-    *,
-    max_cell: int,
-    to_bool: Callable[[str], bool | str],
-) -> Clean | None:
-    """The whole file as :class:`Clean` columns if every row is valid, else None."""
-    checking = check_cases(header_index, cells, op, stored, max_cell=max_cell, to_bool=to_bool)
-    seizures = checking.seizures() if checking is not None else None
-    if checking is None or seizures is None:
-        return None
-    return Clean(checking.cases, seizures)
-
-
-def _check_cases(
-    index: dict[str, int],
-    cells: pl.DataFrame,
-    op: Operation,
-    stored: set[str],
-    max_cell: int,
-    to_bool: Callable[[str], bool | str],
-) -> Checking:
-    if cells.height == 0:
-        raise _NotClean
-    frame = pl.DataFrame([_stripped(name, cells.to_series(i), max_cell) for name, i in index.items()])
-    if frame.is_duplicated().any():  # a row repeated (after stripping) is an error in the file
-        raise _NotClean
-    refs = frame["case_reference"]
-    if refs.str.len_bytes().min() == 0 or (stored and refs.is_in(list(stored)).any()):
-        raise _NotClean  # a row without reference; or a case to compare with the stored one
-    case_columns = [c for c in index if c == "case_reference" or c in CaseRow.model_fields]
-    first = frame.select(case_columns).unique(maintain_order=True)
-    if first.height != refs.n_unique():  # the rows of some case disagree on a case column
-        raise _NotClean
-    return Checking(_cases(first, op, to_bool), frame)
 
 
 def _stripped(name: str, raw: pl.Series, max_cell: int) -> pl.Series:
