@@ -205,7 +205,11 @@ def _decode(data: bytes) -> str:
 
 
 def _read_csv(data: bytes, max_rows: int) -> Table:
-    text = _decode(data)
+    return _csv_table(_decode(data), max_rows)
+
+
+def _csv_table(text: str, max_rows: int) -> Table:
+    """The rows of a decoded CSV text, read by Python's ``csv``."""
     if "\x00" in text:
         raise _bad("the file contains NUL bytes: it is not a CSV text file")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
@@ -764,7 +768,7 @@ def _columnar(
         text = _decode(data)
         read = None if "\x00" in text else columnar.read_csv(text, _delimiter(text), max_rows)
         if read is None:
-            table = _read_csv(data, max_rows)
+            table = _csv_table(text, max_rows)
             header, cells = table.header, columnar.rows_frame(table.rows, len(table.header))
         else:
             header, cells = read
@@ -772,7 +776,7 @@ def _columnar(
         table = read_table(filename, data, max_rows)
         header, cells = table.header, columnar.rows_frame(table.rows, len(table.header))
     index, errors = _normalise_header(header)
-    if errors or cells is None or (table is not None and table.has_nul):
+    if errors or cells is None:  # (a NUL in a cell: columnar.check_cases declines it)
         return None, table
     return columnar.check_cases(index, cells, op, stored, max_cell=MAX_CELL, to_bool=_bool), table
 
