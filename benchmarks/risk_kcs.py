@@ -42,7 +42,12 @@ from stopnet.risk.kcs import hs_digits, kcs_spec, read_kcs
 from stopnet.risk.metrics import evaluate_scores
 from stopnet.risk.model import DEFAULT_PARAMS, RiskModel
 
-DATA = Path("/work/shared/data/customs-synthetic")
+# --data-dir, else STOPNET_KCS_DATA, else shared/ beside the checkout, else the workplace's copy
+_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "data" / "customs-synthetic"
+DATA = Path(
+    os.environ.get("STOPNET_KCS_DATA")
+    or (_BESIDE if _BESIDE.exists() else "/work/shared/data/customs-synthetic")
+)
 METRICS = ("precision_at_1", "precision_at_2", "precision_at_5", "precision_at_10", "recall_at_10", "auc")
 RAW_CATEGORICAL = (
     "office_id",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +17,22 @@ from stopnet.risk.features import FeatureEncoder
 from stopnet.risk.kcs import KCS_HS10_SPEC, KCS_SPEC, KcsFormatError, hs_digits, kcs_spec, read_kcs
 from stopnet.risk.model import RiskModel
 
-DATA = Path("/work/shared/data/customs-synthetic")
+
+def _data_dir() -> Path:
+    """The KCS files: ``STOPNET_KCS_DATA``, else ``shared/`` beside the checkout, else the workplace's."""
+    if env := os.environ.get("STOPNET_KCS_DATA"):
+        return Path(env)
+    beside = Path(__file__).resolve().parents[3] / "shared" / "data" / "customs-synthetic"
+    return beside if beside.exists() else Path("/work/shared/data/customs-synthetic")
+
+
+DATA = _data_dir()
 TRAIN = DATA / "df_syn_train_eng.csv"
 TRAIN_HS10 = DATA / "hs10-v2022-06-03" / "df_syn_train_eng.csv"
-needs_data = pytest.mark.skipif(not TRAIN.exists(), reason="KCS synthetic data not available")
+# skipped only off CI: in CI a missing file fails these tests instead of silently skipping them
+needs_data = pytest.mark.skipif(
+    not TRAIN.exists() and not os.environ.get("CI"), reason=f"KCS synthetic data not found in {DATA}"
+)
 
 HEADER = (
     "Declaration ID,Date,Office ID,Process Type,Import Type,Import Use,Payment Type,Mode of Transport,"
