@@ -9,7 +9,7 @@
    with COPY (generated with numpy: 119 reporting administrations, 19 days, category, brand, route,
    channel, status and visibility mixes; 2 % drafts, which the dashboard must leave out);
 2. serves the application with uvicorn on 127.0.0.1 (a process of its own, one worker) and calls it
-   with httpx as an officer of one administration (the visibility clause applies), end to end over HTTP:
+   with httpx2 as an officer of one administration (the visibility clause applies), end to end over HTTP:
    the whole dashboard in one request (``/api/v1/operations/{code}/dashboard``) and as one request per
    panel (``.../dashboard/{panel}``, twelve), ``--repeat`` times each after ``--warmup`` calls; then
    ``--cold-repeat`` requests whose summary does not exist yet (a filter never asked before), which
@@ -40,7 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import numpy as np
 import polars as pl
 
@@ -355,9 +355,9 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-def signed_in(base_url: str, email: str) -> httpx.Client:
+def signed_in(base_url: str, email: str) -> httpx2.Client:
     """A client signed in through the login form, as a browser is (session cookie)."""
-    client = httpx.Client(base_url=base_url, timeout=600)
+    client = httpx2.Client(base_url=base_url, timeout=600)
     form = client.get("/login", headers={"Accept": "text/html"}).text
     m = re.search(r'name="csrf_token" value="([^"]*)"', form)
     assert m is not None
@@ -446,9 +446,9 @@ def serve(url: str, port: int, tmp: str) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("uvicorn did not start")
@@ -519,7 +519,7 @@ def main() -> None:
         proc = serve(url, port, tmp)
         try:
             client = signed_in(f"http://127.0.0.1:{port}", "officer@bench.test")  # a person, signed in
-            machine = httpx.Client(  # a machine client: an API token
+            machine = httpx2.Client(  # a machine client: an API token
                 base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=600
             )
             for label, query in (
@@ -533,7 +533,7 @@ def main() -> None:
                     r = client.get(f"{base}?{qs}")
                     assert r.status_code == 200, r.text
 
-                def panels(qs: str = qs, client: httpx.Client = client) -> None:
+                def panels(qs: str = qs, client: httpx2.Client = client) -> None:
                     for name in PANELS:
                         r = client.get(f"{base}/{name}?{qs}")
                         assert r.status_code == 200, r.text

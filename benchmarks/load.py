@@ -51,7 +51,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 from _common import DEFAULT_PG_URL, ROOT, fresh_database, machine, postgres_server_version, table, versions
 
 CODE = "BENCH-LOAD"
@@ -223,9 +223,9 @@ def serve(url: str, workers: int, data_dir: Path) -> Iterator[tuple[str, list[in
             if proc.poll() is not None:
                 raise RuntimeError("the server exited at start:\n" + (data_dir / "server.log").read_text())
             try:
-                if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                if httpx2.get(base + "/healthz", timeout=2).status_code == 200:
                     break
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
@@ -323,12 +323,14 @@ class Stats:
         self.samples.setdefault(name, what[:200])
 
 
-async def timed(stats: Stats, name: str, client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> None:
+async def timed(
+    stats: Stats, name: str, client: httpx2.AsyncClient, method: str, url: str, **kw: Any
+) -> None:
     t0 = time.perf_counter()
     try:
         r = await client.request(method, url, **kw)
         await r.aread()
-    except httpx.HTTPError as e:
+    except httpx2.HTTPError as e:
         stats.error(name, f"{type(e).__name__}: {e}")
         return
     elapsed = time.perf_counter() - t0
@@ -349,7 +351,7 @@ async def every(period: float, until: float, rng: random.Random, action: Any) ->
 
 
 async def subscriber(
-    stats: Stats, client: httpx.AsyncClient, url: str, token: str, until: float, delay: float
+    stats: Stats, client: httpx2.AsyncClient, url: str, token: str, until: float, delay: float
 ) -> None:
     """One live-feed subscriber: connects after ``delay`` seconds, then holds the stream to the end."""
     await asyncio.sleep(min(delay, max(0.0, until - time.monotonic())))
@@ -359,7 +361,7 @@ async def subscriber(
     try:
         async with (
             asyncio.timeout(max(0.0, until - time.monotonic())),
-            client.stream("GET", url, headers=headers, timeout=httpx.Timeout(30, read=60)) as r,
+            client.stream("GET", url, headers=headers, timeout=httpx2.Timeout(30, read=60)) as r,
         ):
             if r.status_code != 200:
                 stats.error("GET feed (SSE, first byte)", f"{r.status_code}")
@@ -373,7 +375,7 @@ async def subscriber(
     except TimeoutError:
         if first:
             stats.error("GET feed (SSE, first byte)", "no byte before the end of the run")
-    except httpx.HTTPError as e:
+    except httpx2.HTTPError as e:
         stats.error("GET feed (SSE, first byte)", f"{type(e).__name__}: {e}")
 
 
@@ -382,13 +384,13 @@ async def run(base: str, tokens: dict[str, list[str]], args: argparse.Namespace)
     rng = random.Random(1)
     # idle connections are dropped by the client (3 s) before uvicorn drops them (5 s): otherwise a request
     # sent on a connection the server is closing fails with a ReadError, a race of the client, not the app
-    limits = httpx.Limits(
+    limits = httpx2.Limits(
         max_connections=args.max_connections,
         max_keepalive_connections=args.max_connections,
         keepalive_expiry=3.0,
     )
-    client = httpx.AsyncClient(base_url=base, limits=limits, timeout=30)
-    sse_client = httpx.AsyncClient(base_url=base, limits=httpx.Limits(max_connections=args.subscribers + 1))
+    client = httpx2.AsyncClient(base_url=base, limits=limits, timeout=30)
+    sse_client = httpx2.AsyncClient(base_url=base, limits=httpx2.Limits(max_connections=args.subscribers + 1))
     officers, coordinator = tokens["officers"], tokens["coordinator"][0]
     start = time.monotonic()
     until = start + args.duration
@@ -461,7 +463,7 @@ async def run(base: str, tokens: dict[str, list[str]], args: argparse.Namespace)
 
 async def baseline(base: str, seconds: float) -> list[float]:
     out: list[float] = []
-    async with httpx.AsyncClient(base_url=base) as client:
+    async with httpx2.AsyncClient(base_url=base) as client:
         until = time.monotonic() + seconds
         while time.monotonic() < until:
             t0 = time.perf_counter()
@@ -518,7 +520,7 @@ def main() -> None:
         ap.error("--administrations must be at least 1")
 
     print(f"machine: {machine()}; PostgreSQL {postgres_server_version(args.server)}")
-    print(f"versions: {versions('uvicorn', 'starlette', 'fastapi', 'sqlalchemy', 'psycopg', 'httpx')}")
+    print(f"versions: {versions('uvicorn', 'starlette', 'fastapi', 'sqlalchemy', 'psycopg', 'httpx2')}")
     nominal = {
         "reports": args.administrations / args.report_every,
         "dashboard": args.viewers / args.view_every,

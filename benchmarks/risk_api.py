@@ -131,7 +131,7 @@ def seed(url: str, tmp: Path) -> tuple[list[str], list[Any], Any]:
 
 
 def serve(url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    import httpx
+    import httpx2
 
     env = {
         **os.environ,
@@ -146,9 +146,9 @@ def serve(url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return proc
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("uvicorn did not start")
@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
     args = ap.parse_args()
 
-    import httpx
+    import httpx2
 
     from stopnet.risk.pipeline import ConsignmentScorer
     from stopnet.risk.simulation import generate_consignments
@@ -181,7 +181,7 @@ def main() -> None:
         try:
             http_ms: list[float] = []
             auth = [{"Authorization": f"Bearer {t}"} for t in tokens]
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
                 for i, row in enumerate(rows[:100]):  # warm-up: first model load, connection, caches
                     body = {"operation": OP, "consignment": row}
                     r = client.post("/api/v1/targeting/score", json=body, headers=auth[i % len(auth)])

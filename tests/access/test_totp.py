@@ -221,7 +221,9 @@ def test_code_step_without_a_valid_pending_cookie(client, world, signed_in, app)
     assert raw is not None
     csrf = csrf_from(client.get("/login/code", headers=HTML).text)
     forged = "password" + raw[len("totp") :]  # another stage, same signature
-    client.cookies.set("stopnet_pending", forged, path="/login")
+    (held,) = [c for c in client.cookies.jar if c.name == "stopnet_pending"]
+    client.cookies.set("stopnet_pending", forged, domain=held.domain, path=held.path)  # replaces it
+    assert [c.value for c in client.cookies.jar if c.name == "stopnet_pending"] == [forged]
     r = client.post("/login/code", data={"code": next_code(authenticator), "csrf_token": csrf}, headers=HTML)
     assert r.status_code == 401 and "stopnet_session" not in client.cookies
     stale = totp.make_pending(app.state.secret, "totp", 1, 0)

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -265,9 +265,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             if proc.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{server.output()}")
             try:
-                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                if httpx2.get(server.url + "/healthz", timeout=2).status_code == 200:
                     return server
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{server.output()}")

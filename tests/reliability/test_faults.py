@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -49,15 +49,15 @@ class Outcome:
 
 def send_until_answered(
     targets: list[str], path: str, outcome: Outcome, *, retry_on_transport: bool = True, **kwargs: Any
-) -> httpx.Response | None:
+) -> httpx2.Response | None:
     """POST until a final answer, retrying the same request (same key, same file) on 503 or connection
     errors; on a connection error move to the next server of ``targets`` (a load balancer's failover)."""
     deadline = time.monotonic() + RETRY_DEADLINE
     target = 0
     while time.monotonic() < deadline:
         try:
-            r = httpx.post(targets[target] + path, timeout=30, **kwargs)
-        except httpx.TransportError:
+            r = httpx2.post(targets[target] + path, timeout=30, **kwargs)
+        except httpx2.TransportError:
             with outcome.lock:
                 outcome.transport_errors += 1
             target = (target + 1) % len(targets)
@@ -162,7 +162,7 @@ def test_postgres_restart_under_api_traffic_and_bulk_import(
         t.start()
     import_rows = 3000
     data = import_file(import_rows)
-    import_answers: list[httpx.Response | None] = []
+    import_answers: list[httpx2.Response | None] = []
     import_outcome = Outcome()
 
     def bulk_import() -> None:
@@ -199,7 +199,7 @@ def test_postgres_restart_under_api_traffic_and_bulk_import(
     path = f"/api/v1/operations/{fault_world.op_code}/cases"
     for reference in sorted(outcome.acked)[:: max(1, len(outcome.acked) // 10)]:
         body, headers = outcome.sent[reference]
-        again = httpx.post(server.url + path, json=body, headers=headers, timeout=30)
+        again = httpx2.post(server.url + path, json=body, headers=headers, timeout=30)
         assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true"
         assert again.json()["id"] == outcome.acked[reference]
     assert_acknowledged_exactly_once(fault_world, outcome)
@@ -230,7 +230,7 @@ def read_feed(server: Server, world: FaultWorld, want: set[int], timeout: float 
     url = f"{server.url}/api/v1/operations/{world.op_code}/feed"
     while not want <= seen and time.monotonic() < deadline:
         headers = {**world.headers("coordinator"), "Accept": "text/event-stream", "Last-Event-ID": "0"}
-        with httpx.stream("GET", url, headers=headers, timeout=httpx.Timeout(10, read=5)) as r:
+        with httpx2.stream("GET", url, headers=headers, timeout=httpx2.Timeout(10, read=5)) as r:
             assert r.status_code == 200
             kind = None
             try:
@@ -241,7 +241,7 @@ def read_feed(server: Server, world: FaultWorld, want: set[int], timeout: float 
                         seen.add(json.loads(line[5:])["case"]["id"])
                     if want <= seen or time.monotonic() > deadline:
                         break
-            except httpx.ReadTimeout:
+            except httpx2.ReadTimeout:
                 pass
     return seen
 

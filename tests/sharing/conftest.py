@@ -25,7 +25,7 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from stopnet.config import Settings
@@ -137,7 +137,7 @@ class Event:
 
 
 class SSEClient:
-    """An SSE stream read in a background thread (httpx), its events parsed into a queue."""
+    """An SSE stream read in a background thread (httpx2), its events parsed into a queue."""
 
     def __init__(self, url: str, headers: dict[str, str] | None = None, params: dict[str, Any] | None = None):
         self.url = url
@@ -159,7 +159,7 @@ class SSEClient:
     def _run(self) -> None:
         try:
             with (
-                httpx.Client(timeout=httpx.Timeout(10.0, read=30.0)) as c,
+                httpx2.Client(timeout=httpx2.Timeout(10.0, read=30.0)) as c,
                 c.stream("GET", self.url, headers=self.headers, params=self.params) as r,
             ):
                 self._response = r
@@ -330,9 +330,9 @@ def spawn(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ServerPr
             if proc.poll() is not None:
                 raise RuntimeError(f"the server exited:\n{server.output()}")
             try:
-                if httpx.get(server.url + "/healthz", timeout=2).status_code == 200:
+                if httpx2.get(server.url + "/healthz", timeout=2).status_code == 200:
                     return server
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the server did not start:\n{server.output()}")

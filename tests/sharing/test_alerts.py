@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-import httpx
+import httpx2
 
 from .test_feed import feed_url, post_case
 
@@ -173,7 +173,7 @@ def test_alerts_on_the_live_feed_reach_only_their_recipients(world, live_server,
         n: sse(feed_url(base), world[n].headers)
         for n in ("fr_officer", "ke_officer", "coordinator", "analyst_we")
     }
-    with httpx.Client(base_url=base) as c:
+    with httpx2.Client(base_url=base) as c:
         r = publish(
             c,
             world["analyst_we"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 import pytest
 
 from tests.pages import sign_in
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 
 
 def browser_cookie(base: str, actor) -> dict:
-    with httpx.Client(base_url=base) as c:
+    with httpx2.Client(base_url=base) as c:
         r = sign_in(c, actor)
         assert r.status_code == 303, r.text
         cookie = next(iter(c.cookies.jar))

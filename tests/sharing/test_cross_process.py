@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-import httpx
+import httpx2
 from sqlalchemy import select, text
 
 from stopnet.db.models import Operation
@@ -106,7 +106,7 @@ def test_reconnecting_after_a_server_restart_replays_what_was_missed(
     assert again.events.empty()
     ids = [e.id for e in first + rest]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
-    with httpx.Client() as c:
+    with httpx2.Client() as c:
         assert c.get(restarted.url + "/healthz").status_code == 200
 
 
@@ -114,7 +114,7 @@ def test_the_outbox_holds_exactly_the_committed_changes(world, spawn, session_fa
     """Concurrent reports through a server: one event per case, none for a refused report."""
     server = spawn()
     ok = [post_case(server.url, world["fr_officer"], f"C-{i}")["id"] for i in range(5)]
-    bad = httpx.post(
+    bad = httpx2.post(
         f"{server.url}/api/v1/operations/TEST-OP/cases",
         json=case_payload("C-BAD", detected_on="2024-01-01"),
         headers=world["fr_officer"].headers,

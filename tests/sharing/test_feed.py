@@ -7,7 +7,7 @@ import random
 import threading
 import time
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import select, text
 
@@ -22,7 +22,7 @@ from tests.conftest import case_payload
 
 
 def post_case(base: str, actor, reference: str, **overrides) -> dict:
-    r = httpx.post(
+    r = httpx2.post(
         f"{base}/api/v1/operations/TEST-OP/cases",
         json=case_payload(reference, **overrides),
         headers=actor.headers,
@@ -261,10 +261,10 @@ def test_stream_delivers_only_what_each_subscriber_may_read(world, live_server, 
 
 def test_stream_answers_only_participants(world, live_server, sse):
     base = live_server.url
-    assert httpx.get(feed_url(base), timeout=10).status_code == 401
-    assert httpx.get(feed_url(base), headers=world["xx_officer"].headers, timeout=10).status_code == 404
+    assert httpx2.get(feed_url(base), timeout=10).status_code == 401
+    assert httpx2.get(feed_url(base), headers=world["xx_officer"].headers, timeout=10).status_code == 404
     assert (
-        httpx.get(
+        httpx2.get(
             feed_url(base) + "?types=bogus", headers=world["fr_officer"].headers, timeout=10
         ).status_code
         == 422

@@ -198,7 +198,7 @@ def test_read_state_and_unread_counts(world, client):
 
 
 def test_messages_on_the_live_feed_reach_only_thread_readers(world, live_server, sse):
-    import httpx
+    import httpx2
 
     base = live_server.url
     streams = {
@@ -206,7 +206,7 @@ def test_messages_on_the_live_feed_reach_only_thread_readers(world, live_server,
         for n in ("de_officer", "coordinator", "rights_holder", "fr_ncp")
     }
     own = post_case(base, world["fr_officer"], "FR-OWN", visibility="own")
-    with httpx.Client(base_url=base) as c:
+    with httpx2.Client(base_url=base) as c:
         assert new_thread(c, world["de_officer"], body="general @fr_ncp").status_code == 201
         r = c.post(
             f"/api/v1/cases/{own['id']}/thread/messages",
