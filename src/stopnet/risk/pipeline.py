@@ -239,7 +239,7 @@ CONSIGNMENT_PARAMS: dict[str, Any] = {
 class RiskModelScorer:
     """Matrix-level access to a :class:`~stopnet.risk.model.RiskModel` for batch scoring.
 
-    ``features`` gives a C-ordered float64 matrix (what LightGBM reads fastest), ``predict_matrix`` the
+    ``features`` gives a column-major (Fortran-ordered) float64 matrix, ``predict_matrix`` the
     calibrated probabilities (identical to ``RiskModel.predict_proba``), ``explain_matrix`` the top
     contributions with the feature values (category labels decoded). Works with any model object that has
     ``encoder`` (:class:`~stopnet.risk.features.FeatureEncoder`), ``booster`` and ``calibration``.
@@ -263,8 +263,10 @@ class RiskModelScorer:
 
     def features(self, frame: pl.DataFrame) -> np.ndarray:
         feats = self.model.encoder.transform(frame)
-        # nulls become NaN (= missing for LightGBM), as in stopnet.risk.features.to_numpy
-        return feats.select(pl.all().cast(pl.Float64)).to_numpy(order="c")
+        # nulls become NaN (= missing for LightGBM), as in stopnet.risk.features.to_numpy. Column-major:
+        # polars copies each column once instead of transposing, and LightGBM reads that layout as it
+        # is (same predictions; the benchmark's bare prediction uses this matrix too)
+        return feats.select(pl.all().cast(pl.Float64)).to_numpy(order="fortran")
 
     def features_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """:meth:`features` of a few prepared rows given as dicts (:func:`prepare_record`), in plain
@@ -1086,12 +1088,11 @@ def _write_output(
         task, result = tasks[i], results[i]
         lo, hi = task.offset, task.offset + task.length
         local = np.flatnonzero(sel.selected[lo:hi])
-        explanation = pl.repeat(None, task.length, dtype=pl.String, eager=True)
+        texts: list[str | None] = []
         again = False
         if explain_top_k > 0 and local.shape[0]:
             again = result.payload is None
             texts = _explain_selected(task, result, local, model, explain_top_k)
-            explanation = explanation.scatter(local, pl.Series(texts, dtype=pl.String))
         reason = sel.reason[lo:hi]
         columns: dict[str, Any] = {
             "consignment_id": result.ids.to_arrow(compat_level=pl.CompatLevel.oldest()),
@@ -1109,7 +1110,7 @@ def _write_output(
             "selection_reason": pa.DictionaryArray.from_arrays(
                 pa.array(reason.astype(np.int8) - 1, mask=reason == 0), _REASON_VALUES
             ),
-            "explanation": explanation.to_arrow(compat_level=pl.CompatLevel.oldest()),
+            "explanation": _sparse_text(task.length, local if texts else local[:0], texts),
         }
         fields = [
             _LANE_FIELD if name == "lane" else pa.field(name, col.type) for name, col in columns.items()
@@ -1138,6 +1139,29 @@ def _write_output(
             writer.close()
     tmp.replace(out_path)
     return reread
+
+
+def _sparse_text(n: int, positions: np.ndarray, texts: Sequence[str | None]) -> pa.Array:
+    """A large-string Arrow array of ``n`` nulls with ``texts[i]`` at ``positions[i]`` (ascending),
+    built from its buffers: the explanations are a few selected rows of a chunk, and filling a column
+    of a million nulls row by row costs more than the texts themselves."""
+    if len(texts) != positions.shape[0]:
+        raise ValueError(f"{len(texts)} explanation(s) for {positions.shape[0]} selected row(s)")
+    valid = np.zeros(n, dtype=bool)
+    lengths = np.zeros(n, dtype=np.int64)
+    encoded = [b"" if t is None else t.encode() for t in texts]
+    if encoded:
+        valid[positions] = [t is not None for t in texts]
+        lengths[positions] = [len(b) for b in encoded]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(
+        n,
+        pa.py_buffer(offsets),
+        pa.py_buffer(b"".join(encoded)),
+        pa.py_buffer(np.packbits(valid, bitorder="little")),
+        null_count=n - int(valid.sum()),
+    )
 
 
 def _stored_schema(schema: pa.Schema) -> bytes:
