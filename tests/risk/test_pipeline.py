@@ -18,6 +18,7 @@ from stopnet.risk.pipeline import (
     OUTPUT_SCHEMA,
     ConsignmentScorer,
     _group_frame,
+    _sparse_text,
     load_model,
     plan_chunks,
     prepare_consignments,
@@ -305,3 +306,21 @@ def test_score_file_selects_what_ranking_every_row_selects(
     assert sel.n_selected > 0
     assert out["lane"].cast(pl.String).to_list() == [LANES[i] for i in sel.lane]
     assert out["selection_reason"].to_list() == [REASONS[i] for i in sel.reason]
+
+
+def test_sparse_text_matches_a_scatter_into_nulls():
+    positions = np.array([0, 3, 4, 9], dtype=np.int64)
+    texts = ["hs4=6404 (+2.03)", None, "", "desc_kw=shoe (+1.75); é"]
+    built = _sparse_text(10, positions, texts)
+    expected = (
+        pl.repeat(None, 10, dtype=pl.String, eager=True)
+        .scatter(positions, pl.Series(texts, dtype=pl.String))
+        .to_arrow(compat_level=pl.CompatLevel.oldest())
+    )
+    built.validate(full=True)
+    assert built.type == pa.large_string()
+    assert built.equals(expected)
+    assert built.null_count == 7  # the six rows without a text and the selected row whose text is None
+    assert _sparse_text(5, positions[:0], []).null_count == 5
+    with pytest.raises(ValueError, match="2 explanation"):
+        _sparse_text(10, positions, texts[:2])

@@ -1110,7 +1110,7 @@ def _write_output(
             "selection_reason": pa.DictionaryArray.from_arrays(
                 pa.array(reason.astype(np.int8) - 1, mask=reason == 0), _REASON_VALUES
             ),
-            "explanation": _sparse_text(task.length, local if texts else local[:0], texts),
+            "explanation": _sparse_text(task.length, local if explain_top_k > 0 else local[:0], texts),
         }
         fields = [
             _LANE_FIELD if name == "lane" else pa.field(name, col.type) for name, col in columns.items()
@@ -1143,8 +1143,8 @@ def _write_output(
 
 def _sparse_text(n: int, positions: np.ndarray, texts: Sequence[str | None]) -> pa.Array:
     """A large-string Arrow array of ``n`` nulls with ``texts[i]`` at ``positions[i]`` (ascending),
-    built from its buffers: the explanations are a few selected rows of a chunk, and filling a column
-    of a million nulls row by row costs more than the texts themselves."""
+    built from its buffers: the explanations are a few selected rows of a chunk, and scattering them
+    into a polars column of a million nulls rebuilds that whole column."""
     if len(texts) != positions.shape[0]:
         raise ValueError(f"{len(texts)} explanation(s) for {positions.shape[0]} selected row(s)")
     valid = np.zeros(n, dtype=bool)
