@@ -199,13 +199,26 @@ def demo(
     """Migrate the database, load a simulated STOP IV operation with one user per role, and serve the app."""
     from stopnet.db.engine import session_scope
     from stopnet.db.migrate import upgrade
+    from stopnet.db.models import utcnow
     from stopnet.simulate import seed_demo
+    from stopnet.simulate.targeting import seed_demo_targeting
+    from stopnet.targeting.service import master_key
 
     settings = get_settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)
     with session_scope(_session_factory()) as session:
         info = seed_demo(session, seed=seed, reset_passwords=True)
+    with session_scope(_session_factory()) as session:
+        targeting = seed_demo_targeting(
+            session,
+            operation=next(iter(info.operations)),
+            org_code=info.home_org,
+            key_master=master_key(settings),
+            model_dir=Path(settings.data_dir) / "models",
+            today=utcnow().date(),
+            seed=seed,
+        )
     console.print("[bold]Demo sign-ins[/bold] (new passwords each time the demo starts):")
     for u in info.users:
         console.print(
@@ -217,6 +230,14 @@ def demo(
         console.print(f"API token of {info.api_token_org} (shown once): {info.api_token}", soft_wrap=True)
         console.print(
             f"  curl -H 'Authorization: Bearer {info.api_token}' {base}/api/v1/operations/STOP-IV/cases",
+            soft_wrap=True,
+        )
+    if targeting.day is not None:
+        console.print(
+            f"Risk targeting: {targeting.consignments:,} simulated consignments of {info.home_org}, model "
+            f"{targeting.model_version}, rule {targeting.rule} active; {targeting.selected} selected for "
+            f"inspection on {targeting.day}: {base}/operations/{next(iter(info.operations))}/targeting/"
+            f"selection?day={targeting.day}",
             soft_wrap=True,
         )
     creds = Path(settings.data_dir) / "demo-credentials.txt"
