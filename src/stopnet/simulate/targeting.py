@@ -42,14 +42,18 @@ class TargetingDemoInfo:
     selected: int = 0
 
 
-def demo_consignments(org_country: str, today: dt.date, n: int, days: int, seed: int) -> pl.DataFrame:
+def demo_consignments(
+    org_country: str, today: dt.date, n: int, days: int, seed: int, inspection_rate: float = 0.25
+) -> pl.DataFrame:
     """``n`` simulated consignments for an administration (destination ``org_country``, its offices),
     declared over the ``days`` days ending two days before ``today``. They arrive one to eleven days after
     their declaration, so some are still on their way (advance data); only those that arrived before
     ``today`` can have been inspected."""
     from stopnet.risk.simulation import generate_consignments
 
-    frame = generate_consignments(n, start=today - dt.timedelta(days=days + 2), days=days, seed=seed)
+    frame = generate_consignments(
+        n, start=today - dt.timedelta(days=days + 2), days=days, seed=seed, inspection_rate=inspection_rate
+    )
     offices = sorted(frame.get_column("office").unique().to_list())
     not_yet = pl.col("arrival_date") >= pl.lit(today)
     return frame.with_columns(
