@@ -209,10 +209,11 @@ def demo(
     upgrade(settings.database_url)
     with session_scope(_session_factory()) as session:
         info = seed_demo(session, seed=seed, reset_passwords=True)
+    current = next(iter(info.operations))  # the demo's current operation (seed_demo's first)
     with session_scope(_session_factory()) as session:
         targeting = seed_demo_targeting(
             session,
-            operation=next(iter(info.operations)),
+            operation=current,
             org_code=info.home_org,
             key_master=master_key(settings),
             model_dir=Path(settings.data_dir) / "models",
@@ -236,7 +237,7 @@ def demo(
         console.print(
             f"Risk targeting: {targeting.consignments:,} simulated consignments of {info.home_org}, model "
             f"{targeting.model_version}, rule {targeting.rule} active; {targeting.selected} selected for "
-            f"inspection on {targeting.day}: {base}/operations/{next(iter(info.operations))}/targeting/"
+            f"inspection on {targeting.day}: {base}/operations/{current}/targeting/"
             f"selection?day={targeting.day}",
             soft_wrap=True,
         )

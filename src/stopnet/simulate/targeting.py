@@ -1,8 +1,9 @@
 """The demo's risk-targeting data, so that the officer's targeting pages have something to show.
 
 :func:`seed_demo_targeting` stores, for the home administration of the demo (``FR-CUS``), two weeks of
-simulated e-commerce consignments ending on ``today`` (with their planted fraud patterns, see
-:mod:`stopnet.risk.simulation`) and the results of the inspections made on them before ``today``; then,
+simulated e-commerce consignments arriving up to and after ``today`` (with their planted fraud patterns,
+see :mod:`stopnet.risk.simulation`; :func:`demo_consignments`) and the results of the inspections made on
+those that arrived before ``today``; then,
 through the targeting service as any user would: the coordinator retrains the model on them, the
 contact point writes, tests and activates one rule, and today's consignments are scored and selected
 within a capacity of 5 %. Idempotent: an administration that already has consignments in the operation
