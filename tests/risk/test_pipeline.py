@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +16,14 @@ from typer.testing import CliRunner
 
 from stopnet.risk.cli_ops import app
 from stopnet.risk.consignments import ConsignmentSchemaError
+from stopnet.risk.features import to_numpy
 from stopnet.risk.pipeline import (
     OUTPUT_SCHEMA,
     ConsignmentScorer,
     _group_frame,
+    _largest_group_capacity,
     _sparse_text,
+    as_scorer,
     load_model,
     plan_chunks,
     prepare_consignments,
@@ -27,7 +32,7 @@ from stopnet.risk.pipeline import (
     train_consignment_model,
 )
 from stopnet.risk.rules import Rule, RuleError, evaluate_rules
-from stopnet.risk.selection import LANES, REASONS, Capacity, select_for_inspection
+from stopnet.risk.selection import LANES, REASONS, Capacity, group_codes, select_for_inspection
 from stopnet.risk.simulation import generate_consignments, simulate_inspect_and_learn
 
 RULES = [
@@ -308,6 +313,49 @@ def test_score_file_selects_what_ranking_every_row_selects(
     assert out["selection_reason"].to_list() == [REASONS[i] for i in sel.reason]
 
 
+@pytest.mark.parametrize(
+    "capacity",
+    ["1%", "25", "3%/day", "0.5%/office", "2%/day/office", "4/day/office",
+     Capacity(share=0.002, per=("office",), office_counts={"FRCDG01": 300})],
+)  # fmt: skip
+def test_candidate_bound_is_the_largest_group_capacity(
+    consignments: tuple[pl.DataFrame, Path], capacity: str | Capacity
+) -> None:
+    # the bound pass 1 keeps per group: exactly the largest capacity of any group of the file, so
+    # that a share per day or office keeps a few rows of each chunk, not the share of the whole file
+    frame, path = consignments
+    cap = Capacity.parse(capacity)
+    chunks = plan_chunks(path, 3000)
+    columns = ("declared_at", "arrival_date", "office")
+    bound = _largest_group_capacity(cap, str(path), "parquet", chunks, columns)
+    if cap.per:
+        keys = _group_frame(frame, cap.per)
+        assert keys is not None
+        codes, groups = group_codes(keys, frame.height)
+        offices = [str(g[cap.per.index("office")]) for g in groups] if "office" in cap.per else None
+        expected = int(cap.limits(np.bincount(codes), offices).max())
+    else:
+        expected = int(cap.limits(np.array([frame.height])).max())
+    assert bound == expected
+    if cap.share is not None and cap.per and not cap.office_counts:
+        assert bound < cap.share * frame.height / 2  # far below a share of the whole file
+
+
+def test_a_share_per_day_keeps_few_candidates(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    # 3 % of each of a dozen arrival days: pass 1 keeps the features of a few rows per chunk, and pass 2
+    # explains the selected rows from them instead of reading and encoding every chunk again
+    frame, path = consignments
+    out_path = workdir / "per-day.parquet"
+    report = score_file(
+        model_path, path, out_path, "3%/day", rules=RULES, lists=_lists(frame), chunk_rows=10_000
+    )
+    assert report.chunks == 2 and report.selected > 0
+    assert report.reread_chunks == 0
+    assert pl.read_parquet(out_path).filter(pl.col("lane") == "RED")["explanation"].null_count() == 0
+
+
 def test_sparse_text_matches_a_scatter_into_nulls():
     positions = np.array([0, 3, 4, 9], dtype=np.int64)
     texts = ["hs4=6404 (+2.03)", None, "", "desc_kw=shoe (+1.75); é"]
@@ -324,3 +372,41 @@ def test_sparse_text_matches_a_scatter_into_nulls():
     assert _sparse_text(5, positions[:0], []).null_count == 5
     with pytest.raises(ValueError, match="2 explanation"):
         _sparse_text(10, positions, texts[:2])
+
+
+def test_a_reused_feature_matrix_equals_a_fresh_one(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path]
+) -> None:
+    # score_file's worker copies of the model write each chunk's matrix into one buffer per thread
+    frame, _ = consignments
+    prepared = prepare_consignments(frame)
+    fresh = as_scorer(load_model(model_path))
+    reusing = replace(fresh, reuse_matrix=True)
+    first = reusing.features(prepared[:5000])
+    assert np.array_equal(first, fresh.features(prepared[:5000]), equal_nan=True)
+    assert first.flags.f_contiguous
+    second = reusing.features(prepared[5000:8000])  # the same buffer, overwritten
+    assert np.shares_memory(first, second)
+    assert np.array_equal(second, fresh.features(prepared[5000:8000]), equal_nan=True)
+    larger = reusing.features(prepared)  # a larger chunk: a larger buffer
+    assert np.array_equal(larger, fresh.features(prepared), equal_nan=True)
+    assert not np.shares_memory(first, larger)
+    assert not np.shares_memory(fresh.features(prepared[:10]), fresh.features(prepared[:10]))
+    copy = pickle.loads(pickle.dumps(reusing))  # what Dask sends: the model, not the buffers  # noqa: S301 (our own bytes)
+    assert copy.reuse_matrix and getattr(copy._scratch, "buffer", None) is None
+    assert np.array_equal(copy.features(prepared[:50]), fresh.features(prepared[:50]), equal_nan=True)
+
+
+def test_to_numpy_into_a_buffer() -> None:
+    feats = pl.DataFrame({"a": [1.0, None, float("nan")], "b": pl.Series([1, 2, None], dtype=pl.Int64)})
+    expected = np.array([[1.0, 1.0], [np.nan, 2.0], [np.nan, np.nan]])
+    assert np.array_equal(to_numpy(feats), expected, equal_nan=True)
+    buffer = np.full(10, -1.0)
+    matrix = to_numpy(feats, order="fortran", buffer=buffer)
+    assert np.array_equal(matrix, expected, equal_nan=True) and np.shares_memory(matrix, buffer)
+    assert buffer[6:].tolist() == [-1.0] * 4
+    for bad in (np.zeros(5), np.zeros(6, dtype=np.float32), np.zeros((6, 1))):
+        with pytest.raises(ValueError, match="flat float64 array of >= 6 values"):
+            to_numpy(feats, order="fortran", buffer=bad)
+    with pytest.raises(ValueError, match="order='fortran'"):
+        to_numpy(feats, buffer=buffer)

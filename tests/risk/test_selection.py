@@ -17,6 +17,9 @@ from stopnet.risk.selection import (
     REASONS,
     Capacity,
     exploration_keys,
+    group_codes,
+    group_index,
+    merge_group_index,
     select_for_inspection,
     top_k_per_group,
     uniform_from_index,
@@ -213,14 +216,43 @@ def test_top_k_per_group_matches_brute_force() -> None:
     rng = np.random.default_rng(2)
     values = rng.integers(0, 5, 300).astype(float)  # many ties
     group = rng.integers(0, 4, 300)
-    got = top_k_per_group(values, 7, group)
-    expected: list[int] = []
-    for g in range(4):
-        members = [i for i in range(300) if group[i] == g]
-        members.sort(key=lambda i: (-values[i], i))
-        expected += members[:7]
-    assert got.tolist() == sorted(expected)
+    values[::29] = -np.inf
+    group[group == 2] = 3  # a code without rows
+    for k in (1, 7, 60, 300):  # the largest group has about 150 rows
+        got = top_k_per_group(values, k, group)
+        expected: list[int] = []
+        for g in range(4):
+            members = [i for i in range(300) if group[i] == g]
+            members.sort(key=lambda i: (-values[i], i))
+            expected += members[:k]
+        assert got.tolist() == sorted(expected)
+        assert got.dtype == np.int64
     assert top_k_per_group(values, 0, group).size == 0
+
+
+def test_merged_chunk_groups_equal_the_groups_of_every_row() -> None:
+    rng = np.random.default_rng(4)
+    n = 5000
+    keys = pl.DataFrame(
+        {
+            "day": pl.Series(rng.integers(0, 9, n), dtype=pl.Int32),
+            "office": pl.Series(rng.choice(["B", "A", "C", None], n).tolist(), dtype=pl.String),
+        }
+    )
+    keys = keys.with_columns(pl.when(pl.int_range(n) < 1200).then(None).otherwise(pl.col("day")).alias("day"))
+    whole_codes, whole_keys = group_codes(keys, n)
+    bounds = [0, 700, 701, 3000, 5000]  # the first part has no day, the second one row
+    parts = [group_index(keys[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+    codes, merged = merge_group_index(parts)
+    assert merged == whole_keys
+    assert np.array_equal(codes, whole_codes)
+    scores = rng.random(n)
+    by_frame = select_for_inspection(scores, "3%/day/office", groups=keys, seed=1)
+    by_index = select_for_inspection(scores, "3%/day/office", group_index=(codes, merged), seed=1)
+    assert np.array_equal(by_frame.selected, by_index.selected)
+    assert np.array_equal(by_frame.reason, by_index.reason)
+    with pytest.raises(ValueError, match="one code per score"):
+        select_for_inspection(scores[1:], "3%/day/office", group_index=(codes, merged))
 
 
 def test_nan_scores_rank_last_and_lane_series() -> None:

