@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import platform
 import secrets
+import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,6 +122,40 @@ def process_cpu(pid: int | None = None) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return 0.0
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that is free now (for a server the benchmark starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(
+    url: str, proc: subprocess.Popen[Any], timeout: float = 60.0, log: Path | None = None
+) -> None:
+    """Wait until the server ``proc`` started answers ``GET {url}/healthz`` with 200. If it exits or
+    does not answer within ``timeout`` seconds, it is killed and a ``RuntimeError`` says which, with the
+    text of its ``log`` when given."""
+    import httpx2
+
+    def fail(what: str) -> RuntimeError:
+        proc.kill()
+        text = log.read_text(errors="replace") if log is not None and log.exists() else ""
+        return RuntimeError(f"the server {what}" + (f":\n{text}" if text else ""))
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise fail("exited at start")
+        try:
+            if httpx2.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx2.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise fail(f"did not answer /healthz within {timeout:.0f} s")
+        time.sleep(0.2)
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:

@@ -32,7 +32,6 @@ import io
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from _common import free_port, wait_healthy  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from stopnet.access.service import create_token, principal_for  # noqa: E402
@@ -443,21 +443,8 @@ def serve(url: str, port: int, tmp: str) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "dashboard:make_app", "--app-dir", str(ROOT / "benchmarks"),
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx2.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 def main() -> None:

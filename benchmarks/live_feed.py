@@ -44,7 +44,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from _common import DEFAULT_PG_URL, ROOT, fresh_database, machine, postgres_server_version, table, versions
+from _common import (
+    DEFAULT_PG_URL,
+    ROOT,
+    free_port,
+    fresh_database,
+    machine,
+    postgres_server_version,
+    table,
+    versions,
+)
 
 CODE = "BENCH-LIVE"
 MAX_SUBSCRIBERS = 2000
@@ -59,12 +68,6 @@ def make_app() -> Any:
     from stopnet.web.app import create_app
 
     return create_app()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

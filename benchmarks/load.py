@@ -39,7 +39,6 @@ import asyncio
 import datetime as dt
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
-from _common import DEFAULT_PG_URL, ROOT, fresh_database, machine, postgres_server_version, table, versions
+from _common import (
+    DEFAULT_PG_URL,
+    ROOT,
+    free_port,
+    fresh_database,
+    machine,
+    postgres_server_version,
+    table,
+    versions,
+    wait_healthy,
+)
 
 CODE = "BENCH-LOAD"
 MAX_DURATION = 1800
@@ -62,12 +71,6 @@ GOODS = [("MED-WEIGHT", "FALSIFIED"), ("IPR-FOOT", "COUNTERFEIT"), ("IPR-WATCH",
 
 
 # ------------------------------------------------------------------------------------------ set-up
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def case_body(reference: str, rng: random.Random) -> dict[str, Any]:
@@ -218,18 +221,7 @@ def serve(url: str, workers: int, data_dir: Path) -> Iterator[tuple[str, list[in
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("the server exited at start:\n" + (data_dir / "server.log").read_text())
-            try:
-                if httpx2.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the server did not start")
-            time.sleep(0.3)
+        wait_healthy(base, proc, timeout=120, log=data_dir / "server.log")
         yield base, [proc.pid, *descendants(proc.pid)]
     finally:
         proc.terminate()

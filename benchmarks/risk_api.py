@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, fresh_database, machine, table, versions
+from _common import ROOT, free_port, fresh_database, machine, table, versions, wait_healthy
 
 OP = "BENCH-OP"
 
@@ -39,12 +38,6 @@ def percentile(values: list[float], q: float) -> float:
     lo = int(k)
     hi = min(lo + 1, len(s) - 1)
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def as_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -131,8 +124,6 @@ def seed(url: str, tmp: Path) -> tuple[list[str], list[Any], Any]:
 
 
 def serve(url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
-    import httpx2
-
     env = {
         **os.environ,
         "STOPNET_DATABASE_URL": url,
@@ -143,15 +134,8 @@ def serve(url: str, port: int, tmp: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "stopnet.web.app:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning", "--no-access-log"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx2.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx2.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("uvicorn did not start")
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
 
 
 def main() -> None:

@@ -15,16 +15,13 @@ import datetime as dt
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx2
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -44,6 +41,7 @@ from stopnet.db.models import (
     Visibility,
 )
 from tests.conftest import password_hash
+from tests.servers import ServerProcess, free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_ONLY = {"test_faults.py"}
@@ -58,13 +56,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = [i for i in items if i not in drop]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _postgres_bindir() -> Path:
@@ -209,37 +200,12 @@ def fault_world(private_pg: PrivatePostgres) -> FaultWorld:
     return world
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies at once, mid-request, without any clean-up."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+def serve(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """``serve(database_url, workers=1)``: the real application in a uvicorn process on 127.0.0.1."""
-    started: list[Server] = []
+    started: list[ServerProcess] = []
 
-    def start(database_url: str, workers: int = 1) -> Server:
+    def start(database_url: str, workers: int = 1) -> ServerProcess:
         port = free_port()
         log = tmp_path / f"server-{port}.log"
         env = {
@@ -256,22 +222,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
             "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "1",
         ]  # fmt: skip
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        server = Server(f"http://127.0.0.1:{port}", proc, log)
+        server = start_server(cmd, env, log, f"http://127.0.0.1:{port}", timeout=90)
         started.append(server)
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{server.output()}")
-            try:
-                if httpx2.get(server.url + "/healthz", timeout=2).status_code == 200:
-                    return server
-            except httpx2.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{server.output()}")
-            time.sleep(0.2)
+        return server
 
     yield start
     for s in started:

@@ -24,8 +24,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import case_payload
+from tests.servers import ServerProcess as Server
 
-from .conftest import FaultWorld, PrivatePostgres, Server
+from .conftest import FaultWorld, PrivatePostgres
 
 pytestmark = pytest.mark.db
 

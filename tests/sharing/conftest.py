@@ -12,8 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -30,14 +28,9 @@ import pytest
 
 from stopnet.config import Settings
 from tests.pages import HTML, LiveServer, csrf_from, sign_in  # noqa: F401
+from tests.servers import ServerProcess, free_port, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ------------------------------------------------------------------------------------------ SMTP sink
@@ -274,28 +267,6 @@ def sse() -> Iterator[Callable[..., SSEClient]]:
 # ------------------------------------------------------------------------------------------ servers
 
 
-@dataclass
-class ServerProcess:
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc.poll() is None:
-            if kill:
-                self.proc.kill()
-            else:
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-
 @pytest.fixture
 def spawn(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     """``spawn()`` starts the application in a new uvicorn process and waits until it answers."""
@@ -321,22 +292,9 @@ def spawn(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ServerPr
             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
             "--timeout-graceful-shutdown", "1",
         ]  # fmt: skip
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        server = ServerProcess(f"http://127.0.0.1:{port}", proc, log)
+        server = start_server(cmd, env, log, f"http://127.0.0.1:{port}")
         started.append(server)
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the server exited:\n{server.output()}")
-            try:
-                if httpx2.get(server.url + "/healthz", timeout=2).status_code == 200:
-                    return server
-            except httpx2.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the server did not start:\n{server.output()}")
-            time.sleep(0.1)
+        return server
 
     yield start
     for s in started:
