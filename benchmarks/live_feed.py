@@ -33,7 +33,6 @@ import json
 import multiprocessing as mp
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from _common import (
     postgres_server_version,
     table,
     versions,
+    wait_healthy,
 )
 
 CODE = "BENCH-LIVE"
@@ -91,20 +91,7 @@ def servers(url: str, n: int, data_dir: Path) -> Iterator[tuple[list[int], list[
             procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env))
             ports.append(port)
         for port, p in zip(ports, procs, strict=True):
-            deadline = time.monotonic() + 90
-            while True:
-                if p.poll() is not None:
-                    raise RuntimeError("a server exited at start")
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        if s.recv(64).startswith(b"HTTP/1.1 200"):
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("a server did not start")
-                time.sleep(0.2)
+            wait_healthy(f"http://127.0.0.1:{port}", p, timeout=90)
         yield ports, [p.pid for p in procs]
     finally:
         for p in procs:

@@ -1,9 +1,9 @@
 """A uvicorn server in a process of its own, for the tests that need real processes (several workers,
 a server killed mid-request, a stream cut when its worker goes away).
 
-``start_server(cmd, env, log)`` starts the command, writing its output to ``log``, and returns once
-``GET /healthz`` answers 200; it raises with the server's output if the process exits first or does
-not answer in time.
+``start_server(cmd, env, log, url)`` starts the command, writing its output to ``log``, and returns once
+``GET {url}/healthz`` answers 200; it raises with the server's output if the process exits first or
+does not answer within ``timeout`` seconds.
 """
 
 from __future__ import annotations

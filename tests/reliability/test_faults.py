@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import case_payload
-from tests.servers import ServerProcess as Server
+from tests.servers import ServerProcess
 
 from .conftest import FaultWorld, PrivatePostgres
 
@@ -153,7 +153,7 @@ def assert_clear_503s(outcome: Outcome) -> None:
 def test_postgres_restart_under_api_traffic_and_bulk_import(
     private_pg: PrivatePostgres, fault_world: FaultWorld, serve: Any
 ) -> None:
-    server: Server = serve(fault_world.url, workers=2)
+    server: ServerProcess = serve(fault_world.url, workers=2)
     outcome, stop = Outcome(), threading.Event()
     clients = [
         threading.Thread(target=reporter, args=(f"FR-{i}", [server.url], fault_world, outcome, stop))
@@ -224,7 +224,7 @@ def test_postgres_restart_under_api_traffic_and_bulk_import(
     )
 
 
-def read_feed(server: Server, world: FaultWorld, want: set[int], timeout: float = 60) -> set[int]:
+def read_feed(server: ServerProcess, world: FaultWorld, want: set[int], timeout: float = 60) -> set[int]:
     """Case ids of the ``case.created`` events the feed replays from the start (until all are seen)."""
     seen: set[int] = set()
     deadline = time.monotonic() + timeout
@@ -248,8 +248,8 @@ def read_feed(server: Server, world: FaultWorld, want: set[int], timeout: float 
 
 
 def test_killed_worker_loses_no_acknowledged_case_or_event(fault_world: FaultWorld, serve: Any) -> None:
-    first: Server = serve(fault_world.url)
-    second: Server = serve(fault_world.url)
+    first: ServerProcess = serve(fault_world.url)
+    second: ServerProcess = serve(fault_world.url)
     outcome, stop = Outcome(), threading.Event()
     clients = [
         threading.Thread(
