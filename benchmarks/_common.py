@@ -124,6 +124,20 @@ def process_cpu(pid: int | None = None) -> float:
         return 0.0
 
 
+def postgres_pids() -> list[int]:
+    """Every ``postgres`` process of this machine (the server may serve other databases too; empty
+    where there is no /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that is free now (for a server the benchmark starts)."""
     with socket.socket() as sock:

@@ -49,7 +49,9 @@ from _common import (
     free_port,
     fresh_database,
     machine,
+    postgres_pids,
     postgres_server_version,
+    process_cpu,
     table,
     versions,
     wait_healthy,
@@ -103,29 +105,6 @@ def servers(url: str, n: int, data_dir: Path) -> Iterator[tuple[list[int], list[
                 p.kill()
 
 
-def cpu_of(pid: int) -> float:
-    """CPU seconds (user + system) of a process of this machine (0 when unreadable)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def postgres_pids() -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/comm") as f:
-                    if f.read().strip() == "postgres":
-                        out.append(int(d))
-            except OSError:
-                pass
-    return out
-
-
 def machine_busy() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
     with open("/proc/stat") as f:
@@ -140,13 +119,13 @@ class CpuMeter:
 
     def __init__(self, server_pids: list[int]) -> None:
         self.server_pids = server_pids
-        self.pg_start = {p: cpu_of(p) for p in postgres_pids()}
+        self.pg_start = {p: process_cpu(p) for p in postgres_pids()}
         self.start = self._read()
 
     def _read(self) -> dict[str, float]:
         busy, total = machine_busy()
         return {
-            "servers": sum(cpu_of(p) for p in self.server_pids),
+            "servers": sum(process_cpu(p) for p in self.server_pids),
             "subscribers": time.process_time(),
             "postgres": 0.0,
             "machine_busy": busy,
@@ -156,7 +135,7 @@ class CpuMeter:
 
     def done(self) -> dict[str, float]:
         end = self._read()
-        end["postgres"] = sum(cpu_of(p) - c0 for p, c0 in self.pg_start.items() if cpu_of(p) >= c0)
+        end["postgres"] = sum(process_cpu(p) - c0 for p, c0 in self.pg_start.items() if process_cpu(p) >= c0)
         d = {k: end[k] - self.start[k] for k in end}
         wall = d.pop("wall")
         total = d.pop("machine_total")

@@ -57,7 +57,9 @@ from _common import (
     free_port,
     fresh_database,
     machine,
+    postgres_pids,
     postgres_server_version,
+    process_cpu,
     table,
     versions,
     wait_healthy,
@@ -250,29 +252,9 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def postgres_pids() -> list[int]:
-    """Every ``postgres`` process of this machine (the server may serve other databases too)."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    out.append(int(entry.name))
-            except OSError:
-                pass
-    return out
-
-
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    """CPU seconds (user + system) used so far by the processes ``pids`` together."""
+    return sum(process_cpu(pid) for pid in pids)
 
 
 # ------------------------------------------------------------------------------------------ the run
