@@ -228,6 +228,9 @@ def test_top_k_per_group_matches_brute_force() -> None:
         assert got.tolist() == sorted(expected)
         assert got.dtype == np.int64
     assert top_k_per_group(values, 0, group).size == 0
+    for k in (1, 7, 60, 299, 300, 400):  # no groups: the whole array is one
+        ranked = sorted(range(300), key=lambda i: (-values[i], i))
+        assert top_k_per_group(values, k).tolist() == sorted(ranked[:k])
 
 
 def test_merged_chunk_groups_equal_the_groups_of_every_row() -> None:

@@ -292,22 +292,35 @@ def top_k_per_group(values: np.ndarray, k: int, group: np.ndarray | None = None)
     """Positions of the ``k`` largest values of each group (ties: lowest position first), sorted.
 
     ``group`` holds non-negative integer codes (:func:`group_codes`). Rows are bucketed by a stable
-    sort of the codes and each bucket is partitioned on its own (:func:`_top_k`), rather than one
-    lexicographic sort of every row by (group, value, position): about five times faster on a million
-    rows."""
+    sort of the codes and each bucket is partitioned on its own (:func:`_top_k_unordered`), rather than
+    one lexicographic sort of every row by (group, value, position): about five times faster on a
+    million rows. The positions come out of a mask, already sorted, so the chosen rows are never
+    ranked among themselves."""
     n = values.shape[0]
     if k <= 0 or n == 0:
         return np.zeros(0, dtype=np.int64)
+    chosen = np.zeros(n, dtype=bool)
     if group is None:
-        return np.sort(_top_k(values, k))
-    order = np.argsort(group, kind="stable")  # within a group, positions stay ascending
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(group))])
-    parts = [
-        order[lo:hi][_top_k(values[order[lo:hi]], k)]
-        for lo, hi in itertools.pairwise(bounds.tolist())
-        if hi > lo
-    ]
-    return np.sort(np.concatenate(parts)).astype(np.int64, copy=False)
+        chosen[_top_k_unordered(values, k)] = True
+    else:
+        order = np.argsort(group, kind="stable")  # within a group, positions stay ascending
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(group))])
+        for lo, hi in itertools.pairwise(bounds.tolist()):
+            if hi > lo:
+                members = order[lo:hi]
+                chosen[members[_top_k_unordered(values[members], k)]] = True
+    return np.flatnonzero(chosen).astype(np.int64, copy=False)
+
+
+def _top_k_unordered(values: np.ndarray, k: int) -> np.ndarray:
+    """The positions :func:`_top_k` returns, in no particular order (no ranking of the chosen rows)."""
+    n = values.shape[0]
+    if k >= n:
+        return np.arange(n)
+    kth = np.partition(values, n - k)[n - k]
+    above = np.flatnonzero(values > kth)
+    ties = np.flatnonzero(values == kth)[: k - above.shape[0]]
+    return np.concatenate([above, ties])
 
 
 def _top_k(values: np.ndarray, k: int) -> np.ndarray:
@@ -317,10 +330,7 @@ def _top_k(values: np.ndarray, k: int) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if k >= n:
         return np.lexsort((np.arange(n), -values))
-    kth = np.partition(values, n - k)[n - k]
-    above = np.flatnonzero(values > kth)
-    ties = np.flatnonzero(values == kth)[: k - above.shape[0]]
-    chosen = np.concatenate([above, ties])
+    chosen = _top_k_unordered(values, k)
     return chosen[np.lexsort((chosen, -values[chosen]))]
 
 
