@@ -10,7 +10,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from stopnet.config import get_settings
+from stopnet.targeting.schemas import MIN_VALIDATION_SEIZURES
 from tests.conftest import case_payload
+from tests.pages import HTML
 
 from .conftest import API, OP, OPS, stream
 
@@ -67,7 +69,7 @@ def test_selection_within_capacity_is_stored(client, post, ingest, world):
 
 
 def test_inspection_feedback_retrain_new_model_version_and_api_score(
-    client, post, ingest, world, database_url, monkeypatch, tmp_path
+    client, post, ingest, world, database_url, monkeypatch, tmp_path, signed_in
 ):
     officer = world["fr_officer"]
     history = stream(2000, seed=2, start="2025-03-01", days=40, labels="full")
@@ -131,8 +133,20 @@ def test_inspection_feedback_retrain_new_model_version_and_api_score(
         report["labelled"] == 2002 and report["validation"]["n"] > 0 and 0 <= report["validation"]["auc"] <= 1
     )
     assert report["train_until"] < report["validation_from"]
+    # validation: every inspected consignment declared from validation_from on, and its seizures
+    cut = dt.date.fromisoformat(report["validation_from"])
+    recent = history.filter(pl.col("declared_at").cast(pl.Date) >= cut)
+    assert report["validation"]["n"] == recent.height + 2  # and the two results recorded above
+    assert report["validation"]["seizures"] == int(recent.get_column("seized").sum()) + 1
     models = client.get(f"{OPS}/models", headers=world["coordinator"].headers).json()
     assert [m["active"] for m in models] == [True] and models[0]["version"] == report["model_version"]
+    assert models[0]["metrics"]["validation"]["seizures"] == report["validation"]["seizures"]
+    # the performance page says what the validation figures rest on, greyed when too few seizures
+    seizures = report["validation"]["seizures"]
+    page = signed_in(officer).get(f"/operations/{OP}/targeting/performance", headers=HTML)
+    assert page.status_code == 200
+    assert f"{report['validation']['n']} / {seizures}" in page.text
+    assert ("too few seizures to rely on" in page.text) == (seizures < MIN_VALIDATION_SEIZURES)
 
     # scores now name the model version, with explanations
     run = post(officer, f"{OPS}/scoring", {"day": "2025-05-20"}).json()

@@ -315,10 +315,17 @@ class WeekPrecision(BaseModel):
     precision: float | None
 
 
+#: Fewer seizures than this among a model's validation inspections: its precision and AUC are shown as
+#: indicative only (two seizures make P@10 either 0 or a large number by chance).
+MIN_VALIDATION_SEIZURES = 10
+
+
 class PerformanceOut(BaseModel):
     weeks: list[WeekPrecision]
     rules: list[RulePerformance]
     models: list[ModelOut]
+    #: see :data:`MIN_VALIDATION_SEIZURES`; models' ``metrics.validation.seizures`` counts them
+    min_validation_seizures: int = MIN_VALIDATION_SEIZURES
 
 
 # ------------------------------------------------------------------------------------------ proposals

@@ -1155,6 +1155,8 @@ def retrain(
         y = prepared.get_column(LABEL_COL).to_numpy()
         s = as_scorer(probe).predict_proba(prepared)
         validation = evaluate_scores(y, s, (5, 10, 20))
+        # how many seizures the figures rest on: precision over a handful of them is noise
+        validation["seizures"] = int(np.nansum(y))
         validation["model_version"] = probe.version
     model = train_consignment_model(frame, seed=seed, max_rounds=max_rounds)
     out.parent.mkdir(parents=True, exist_ok=True)
