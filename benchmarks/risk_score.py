@@ -228,10 +228,10 @@ def main() -> None:
     )
     print(f"| - CPU time / cores used on average | {predict_cpu:.2f} s / {predict_cpu / predict_s:.2f} |")
     print(
-        f"| ratio end to end / bare (wall clock), median of {n} | {ratio:.2f} "
+        f"| ratio end to end / bare (wall clock), median of {n} | {ratio:.3f} "
         f"({', '.join(f'{r:.2f}' for r in ratios)}) |"
     )
-    print(f"| ratio first run / bare median | {cold_rate / bare_rate:.2f} |")
+    print(f"| ratio first run / bare median | {cold_rate / bare_rate:.3f} |")
     print(f"| ratio end to end / bare (CPU time, medians) | {predict_cpu / e2e_cpu:.2f} |")
     print(
         f"| CPU-time throughput x {args.threads} cores (what {args.threads} idle cores would give at best) | "
