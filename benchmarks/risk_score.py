@@ -51,6 +51,7 @@ from stopnet.risk.pipeline import (  # noqa: E402
 )
 from stopnet.risk.rules import Rule  # noqa: E402
 from stopnet.risk.simulation import generate_consignments  # noqa: E402
+from stopnet.simulate.targeting import DEMO_RULE  # noqa: E402
 
 BENCH_RULES = [
     Rule(
@@ -60,12 +61,7 @@ BENCH_RULES = [
         'and description ~ "sneaker|shoe|sample|gift"',
         weight=2.0,
     ),
-    Rule(
-        "R-PENS-TR",
-        "Pens posted from CN via TR",
-        'origin_country == "CN" and departure_country == "TR" and description ~ "pen"',
-        weight=3.0,
-    ),
+    Rule(*DEMO_RULE, weight=3.0),  # the demo's rule: pens posted from CN via TR
     Rule("R-WATCH-LOW", "Watches under 20", 'description ~ "watch" and declared_value < 20', weight=0.5),
 ]
 
