@@ -19,14 +19,18 @@ from stopnet.risk.consignments import ConsignmentSchemaError
 from stopnet.risk.features import to_numpy
 from stopnet.risk.pipeline import (
     OUTPUT_SCHEMA,
+    CandidateFloors,
+    ChunkTask,
     ConsignmentScorer,
     _group_frame,
     _largest_group_capacity,
+    _RunningTopK,
     _sparse_text,
     as_scorer,
     load_model,
     plan_chunks,
     prepare_consignments,
+    score_chunk,
     score_file,
     score_one,
     train_consignment_model,
@@ -354,6 +358,55 @@ def test_a_share_per_day_keeps_few_candidates(
     assert report.chunks == 2 and report.selected > 0
     assert report.reread_chunks == 0
     assert pl.read_parquet(out_path).filter(pl.col("lane") == "RED")["explanation"].null_count() == 0
+
+
+def test_running_top_k_floor_is_the_kth_largest_offered() -> None:
+    rng = np.random.default_rng(3)
+    running = _RunningTopK(50)
+    offered: list[float] = []
+    assert running.floor() == -np.inf
+    for size in (20, 20, 5, 300, 1, 80):
+        values = np.round(rng.normal(size=size), 1)  # ties
+        running.offer(values)
+        offered += values.tolist()
+        expected = sorted(offered, reverse=True)[49] if len(offered) >= 50 else -np.inf
+        assert running.floor() == expected
+    assert _RunningTopK(0).floor() == -np.inf
+
+
+def test_running_floors_keep_fewer_candidates_and_every_selected_row(
+    model_path: Path, consignments: tuple[pl.DataFrame, Path], workdir: Path
+) -> None:
+    # pass 1 with the floors that score_file shares between its local chunk threads (whole-file
+    # capacity): each chunk keeps a subset of the candidates it keeps alone, and still every row the
+    # selection chooses
+    frame, path = consignments
+    lists = _lists(frame)
+    cap = Capacity.parse("2%")
+    chunks = plan_chunks(path, 3000)
+    columns = tuple(pq.ParquetFile(path).schema_arrow.names)
+    bound = _largest_group_capacity(cap, str(path), "parquet", chunks, columns)
+    tasks = [
+        ChunkTask(
+            i, str(path), "parquet", off, n, columns, tuple(RULES), lists, candidate_bound=bound, seed=4
+        )
+        for i, (off, n) in enumerate(chunks)
+    ]
+    model = as_scorer(load_model(model_path), 1)
+    floors = CandidateFloors.of(bound)
+    shared = [score_chunk(t, model, floors) for t in tasks]
+    alone = [score_chunk(t, model) for t in tasks]
+    for a, b in zip(shared, alone, strict=True):
+        assert np.isin(a.candidates, b.candidates).all()
+        assert np.array_equal(a.scores, b.scores)
+    n_shared = sum(r.candidates.shape[0] for r in shared)
+    n_alone = sum(r.candidates.shape[0] for r in alone)
+    assert n_shared < 0.6 * n_alone, (n_shared, n_alone)
+    out_path = workdir / "floors.parquet"
+    report = score_file(model_path, path, out_path, cap, rules=RULES, lists=lists, chunk_rows=3000, seed=4)
+    chosen = np.flatnonzero(pl.read_parquet(out_path)["selection_reason"].is_not_null().to_numpy())
+    assert chosen.shape[0] == report.selected > 0
+    assert np.isin(chosen, np.concatenate([r.candidates + r.offset for r in shared])).all()
 
 
 def test_sparse_text_matches_a_scatter_into_nulls():

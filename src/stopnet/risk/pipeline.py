@@ -7,8 +7,10 @@ a few bytes of results per row (score, rule hits, group keys). Each chunk is sco
 chunks run, and selection is done once on the gathered results, so a Dask run writes exactly the same
 file as a local run.
 
-Pass 1 scores every chunk; the selection then runs over all rows; pass 2 re-reads each chunk (only the
-columns it needs), computes explanations for the selected rows only and writes the output chunk.
+Pass 1 scores every chunk and keeps the features of the rows that could be selected (its candidates:
+:class:`ChunkTask`); the selection then runs over all rows; pass 2 explains each chunk's selected rows
+from those features (or reads the chunk again, if too many of its rows were candidates) and writes the
+output chunk.
 
 Output columns (one row per input row, input order): ``consignment_id``, ``score`` (calibrated
 probability), ``model_version``, ``rule_hits`` (list of rule ids), ``rule_score`` (summed weight of the
@@ -69,6 +71,7 @@ __all__ = [
     "DATE_COL",
     "LABEL_COL",
     "OUTPUT_SCHEMA",
+    "CandidateFloors",
     "ChunkResult",
     "ChunkTask",
     "ConsignmentScorer",
@@ -522,7 +525,8 @@ class ChunkTask:
     ``candidate_bound`` is an upper bound of the capacity of any capacity group; pass 1 keeps the
     features of every row that could possibly be selected (top ``candidate_bound`` rows of each group by
     score and by exploration key, and priority rule hits), so that pass 2 can explain selected rows
-    without reading the file again.
+    without reading the file again. Chunks scored side by side here for a whole-file capacity also
+    drop the top rows below the running floors of the chunks before them (:class:`CandidateFloors`).
     """
 
     index: int
@@ -671,13 +675,66 @@ def _largest_group_capacity(
     return int(limits.max()) if limits.size else 0
 
 
+class _RunningTopK:
+    """The ``k`` largest values offered so far by the chunks of one :func:`score_file` run (thread-safe).
+
+    Its :meth:`floor` is the k-th largest of them (``-inf`` until ``k`` were offered): values of a subset
+    of the file's rows, so never above the k-th largest of the whole file. A row below the floor cannot
+    be among the file's ``k`` largest, so pass 1 need not keep it as a candidate (:class:`ChunkTask`)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self._best = np.zeros(0, dtype=np.float64)
+        self._lock = threading.Lock()
+
+    def floor(self) -> float:
+        with self._lock:
+            return float(self._best.min()) if self.k > 0 and self._best.shape[0] >= self.k else -math.inf
+
+    def offer(self, values: np.ndarray) -> None:
+        with self._lock:
+            merged = np.concatenate([self._best, np.asarray(values, dtype=np.float64)])
+            if merged.shape[0] > self.k:
+                merged = np.partition(merged, merged.shape[0] - self.k)[merged.shape[0] - self.k :]
+            self._best = merged
+
+
+@dataclass
+class CandidateFloors:
+    """Shared by the local chunk threads of one whole-file selection (no capacity groups): the running
+    top-``candidate_bound`` of the ranking scores and of the exploration keys. A chunk then keeps as
+    candidates only its top rows that reach the floors, instead of its top ``candidate_bound``: fewer
+    feature rows kept, and a smaller selection. The selection and the output are the same either way."""
+
+    scores: _RunningTopK
+    keys: _RunningTopK
+
+    @classmethod
+    def of(cls, k: int) -> CandidateFloors:
+        return cls(_RunningTopK(k), _RunningTopK(k))
+
+
+def _top_reaching(values: np.ndarray, k: int, running: _RunningTopK | None) -> np.ndarray:
+    """Positions of the ``k`` largest ``values`` (:func:`top_k_per_group`, no groups) that reach the
+    running floor, which they then raise."""
+    top = top_k_per_group(values, k)
+    if running is None or top.shape[0] == 0:
+        return top
+    floor = running.floor()  # before this chunk's own values: the others' k-th largest
+    chosen = values[top]
+    running.offer(chosen)
+    return top[chosen >= floor]
+
+
 def _has_matrix_api(model: Any) -> bool:
     """True for :class:`RiskModelScorer` (features / predict_matrix / explain_matrix)."""
     return all(callable(getattr(model, a, None)) for a in ("features", "predict_matrix", "explain_text"))
 
 
-def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
-    """Pass 1 for one chunk: read, validate, features + model score, rule hits, group keys, candidates."""
+def score_chunk(task: ChunkTask, model: ScoringModel, floors: CandidateFloors | None = None) -> ChunkResult:
+    """Pass 1 for one chunk: read, validate, features + model score, rule hits, group keys, candidates.
+
+    ``floors`` (local threads, whole-file capacity only): see :class:`CandidateFloors`."""
     t0 = time.perf_counter()
     frame = _read_chunk(task.path, task.fmt, task.offset, task.length, task.columns)
     if frame.height != task.length:
@@ -702,10 +759,15 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
     weights = np.array([r.weight for r in task.rules], dtype=np.float64)
     prio = rule_priority(hits, weights, n, task.rule_priority_min_weight)
     local_group, local_keys = group_index(groups) if groups is not None else (None, None)
-    parts = [
-        np.flatnonzero(prio > 0),
-        top_k_per_group(ranking_scores(scores), task.candidate_bound, local_group),
-    ]
+    if local_group is not None:
+        floors = None  # the floors are of the whole file; groups have their own capacities
+
+    def top(values: np.ndarray, running: _RunningTopK | None) -> np.ndarray:
+        if floors is None:
+            return top_k_per_group(values, task.candidate_bound, local_group)
+        return _top_reaching(values, task.candidate_bound, running)
+
+    parts = [np.flatnonzero(prio > 0), top(ranking_scores(scores), floors.scores if floors else None)]
     keys: np.ndarray | None = None
     if task.exploration_share > 0:
         keys = exploration_keys(
@@ -715,7 +777,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel) -> ChunkResult:
             task.seed,
             task.exploration_floor,
         )
-        parts.append(top_k_per_group(keys, task.candidate_bound, local_group))
+        parts.append(top(keys, floors.keys if floors else None))
     is_candidate = np.zeros(n, dtype=bool)
     for part in parts:
         is_candidate[part] = True
@@ -877,7 +939,11 @@ def _client(dask_scheduler: Any) -> tuple[Any, bool]:
 
 
 def _run_chunks(
-    tasks: Sequence[ChunkTask], model: ScoringModel, dask_scheduler: Any, workers: int = 1
+    tasks: Sequence[ChunkTask],
+    model: ScoringModel,
+    dask_scheduler: Any,
+    workers: int = 1,
+    floors: CandidateFloors | None = None,
 ) -> Iterator[ChunkResult]:
     """Pass 1 of every chunk: on the Dask cluster, or here in ``workers`` threads (LightGBM, polars and
     pyarrow release the GIL, so two chunks scored side by side use two cores where one chunk alone
@@ -885,9 +951,9 @@ def _run_chunks(
     if dask_scheduler is None:
         if workers <= 1 or len(tasks) <= 1:
             for task in tasks:
-                yield score_chunk(task, model)
+                yield score_chunk(task, model, floors)
             return
-        yield from _in_threads(lambda task: score_chunk(task, model), tasks, workers)
+        yield from _in_threads(lambda task: score_chunk(task, model, floors), tasks, workers)
         return
     from distributed import as_completed
 
@@ -1018,7 +1084,12 @@ def score_file(
     # pass 1: score chunks (locally or on the cluster)
     t = time.perf_counter()
     results: list[ChunkResult | None] = [None] * len(tasks)
-    for res in _run_chunks(tasks, worker_model, dask_scheduler, workers):
+    # the chunks scored here share running floors for their candidates (a cluster's chunks keep their
+    # own top rows: same selection, more candidates)
+    floors = (
+        CandidateFloors.of(bound) if dask_scheduler is None and not cap.per and explain_top_k > 0 else None
+    )
+    for res in _run_chunks(tasks, worker_model, dask_scheduler, workers, floors):
         results[res.index] = res
     done = [r for r in results if r is not None]
     if len(done) != len(tasks):
