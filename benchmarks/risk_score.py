@@ -70,7 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--train-rows", type=int, default=300_000)
-    ap.add_argument("--chunk-rows", type=int, default=1_000_000)
+    ap.add_argument("--chunk-rows", type=int, default=500_000)
     ap.add_argument("--capacity", default="1%")
     ap.add_argument("--latency-calls", type=int, default=2000)
     ap.add_argument("--threads", type=int, default=2)

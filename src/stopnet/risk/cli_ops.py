@@ -45,7 +45,7 @@ def score(
     dask_scheduler: Annotated[
         str | None, typer.Option("--dask-scheduler", help="Dask scheduler address (tcp://host:8786).")
     ] = None,
-    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk.")] = 1_000_000,
+    chunk_rows: Annotated[int, typer.Option(help="Rows per chunk.")] = 500_000,
     exploration_share: Annotated[float, typer.Option(help="Share of capacity used to explore.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the exploration sampling.")] = 0,
 ) -> None:

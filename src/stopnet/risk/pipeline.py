@@ -1,6 +1,6 @@
 """Batch scoring of consignment files: read -> features -> model -> rules -> selection -> Parquet.
 
-:func:`score_file` works in chunks (default 1,000,000 rows) so memory stays bounded by one chunk plus
+:func:`score_file` works in chunks (default 500,000 rows) so memory stays bounded by one chunk plus
 a few bytes of results per row (score, rule hits, group keys). Each chunk is scored by
 :func:`score_chunk`, a plain picklable function, either in this process or on a Dask cluster
 (``dask_scheduler``: an address or a ``distributed.Client``). Chunk boundaries do not depend on where
@@ -572,7 +572,7 @@ class ChunkResult:
     explore_keys: np.ndarray | None = None  # exploration keys of the chunk's rows, when computed
 
 
-def plan_chunks(path: str | Path, chunk_rows: int = 1_000_000) -> list[tuple[int, int]]:
+def plan_chunks(path: str | Path, chunk_rows: int = 500_000) -> list[tuple[int, int]]:
     """``(offset, length)`` of each chunk; Parquet chunks follow row-group boundaries where possible."""
     if chunk_rows < 1:
         raise ValueError("chunk_rows must be >= 1")
@@ -1010,7 +1010,7 @@ def score_file(
     rules: Sequence[Rule] = (),
     lists: Mapping[str, Sequence[Any]] | None = None,
     dask_scheduler: Any = None,
-    chunk_rows: int = 1_000_000,
+    chunk_rows: int = 500_000,
     exploration_share: float = 0.1,
     exploration: str = "uncertainty",
     rule_priority_min_weight: float = 1.0,
