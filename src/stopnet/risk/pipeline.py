@@ -714,11 +714,11 @@ class CandidateFloors:
         return cls(_RunningTopK(k), _RunningTopK(k))
 
 
-def _top_reaching(values: np.ndarray, k: int, running: _RunningTopK | None) -> np.ndarray:
+def _top_reaching(values: np.ndarray, k: int, running: _RunningTopK) -> np.ndarray:
     """Positions of the ``k`` largest ``values`` (:func:`top_k_per_group`, no groups) that reach the
     running floor, which they then raise."""
     top = top_k_per_group(values, k)
-    if running is None or top.shape[0] == 0:
+    if top.shape[0] == 0:
         return top
     floor = running.floor()  # before this chunk's own values: the others' k-th largest
     chosen = values[top]
@@ -759,15 +759,15 @@ def score_chunk(task: ChunkTask, model: ScoringModel, floors: CandidateFloors | 
     weights = np.array([r.weight for r in task.rules], dtype=np.float64)
     prio = rule_priority(hits, weights, n, task.rule_priority_min_weight)
     local_group, local_keys = group_index(groups) if groups is not None else (None, None)
-    if local_group is not None:
-        floors = None  # the floors are of the whole file; groups have their own capacities
+    # the floors are of the whole file; capacity groups have capacities of their own
+    score_floor, key_floor = (floors.scores, floors.keys) if floors and local_group is None else (None, None)
 
     def top(values: np.ndarray, running: _RunningTopK | None) -> np.ndarray:
-        if floors is None:
+        if running is None:
             return top_k_per_group(values, task.candidate_bound, local_group)
         return _top_reaching(values, task.candidate_bound, running)
 
-    parts = [np.flatnonzero(prio > 0), top(ranking_scores(scores), floors.scores if floors else None)]
+    parts = [np.flatnonzero(prio > 0), top(ranking_scores(scores), score_floor)]
     keys: np.ndarray | None = None
     if task.exploration_share > 0:
         keys = exploration_keys(
@@ -777,7 +777,7 @@ def score_chunk(task: ChunkTask, model: ScoringModel, floors: CandidateFloors | 
             task.seed,
             task.exploration_floor,
         )
-        parts.append(top(keys, floors.keys if floors else None))
+        parts.append(top(keys, key_floor))
     is_candidate = np.zeros(n, dtype=bool)
     for part in parts:
         is_candidate[part] = True
