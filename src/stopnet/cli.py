@@ -21,7 +21,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The keyed, hash-chained audit trail and its signed checkpoints.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
@@ -33,10 +35,9 @@ err = Console(stderr=True)
 
 
 def _session_factory() -> sessionmaker[Session]:
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import sessions_for
 
-    settings = get_settings()
-    return make_sessionmaker(make_engine(settings.database_url, echo=settings.sql_echo))
+    return sessions_for(get_settings())
 
 
 @db_app.command("upgrade")
@@ -101,18 +102,53 @@ def import_seizures(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 if any entry was altered or deleted."""
-    from stopnet.audit.service import verify
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A checkpoint kept elsewhere (a JSON line, e.g. from a daily report); repeatable."),
+    ] = None,
+) -> None:
+    """Check the keyed chain and the signed checkpoints; exit 1 if anything was cut, altered or inserted."""
+    from stopnet.audit.checkpoints import Checkpoint
+    from stopnet.audit.service import entry_count, verify
     from stopnet.db.engine import session_scope
 
+    extra = [
+        Checkpoint.from_json(line)
+        for f in checkpoint or []
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
     with session_scope(_session_factory()) as session:
-        problems = verify(session)
+        problems = verify(session, extra=extra)
+        count = entry_count(session)
     if problems:
         for p in problems:
             err.print(f"[red]entry {p.entry_id}: {p.problem}[/red]")
         raise typer.Exit(1)
-    console.print("audit chain intact")
+    console.print(f"audit chain intact: {count} entries")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the trail's head now, keep it in data_dir/audit and print it (to keep a copy elsewhere)."""
+    from stopnet.audit.service import checkpoint as sign_head
+    from stopnet.db.engine import session_scope
+
+    with session_scope(_session_factory()) as session:
+        head = sign_head(session)
+    if head is None:
+        err.print("the audit trail is empty: nothing to sign")
+        raise typer.Exit(1)
+    print(head.to_json())
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the Ed25519 public key that checks this installation's checkpoints (hex)."""
+    from stopnet.core.keys import audit_keys
+
+    print(audit_keys(get_settings()).public_key_hex())
 
 
 @users_app.command("token")

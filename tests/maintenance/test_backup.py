@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from stopnet.audit.service import verify
+from stopnet.core.keys import AuditKeys
 from stopnet.db.engine import make_engine, make_sessionmaker
 from stopnet.db.migrate import downgrade, upgrade
 from stopnet.db.models import AuditEntry, Base, Organisation, OrgKind
@@ -130,7 +131,8 @@ def _audit_ok(url: str) -> int:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as s:
-            assert verify(s) == [], "the restored audit trail does not verify"
+            keys = AuditKeys.from_secret(b"test-secret-key")  # the test installation's (tests/conftest.py)
+            assert verify(s, keys) == [], "the restored audit trail does not verify"
             return s.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) or 0
     finally:
         engine.dispose()

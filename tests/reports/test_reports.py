@@ -228,3 +228,23 @@ def test_report_html_is_rendered_offline(data: World, db: Session) -> None:
 
     with pytest.raises(pdf.ExternalResourceRefused):
         pdf._no_fetch("https://example.org/x.css")
+
+
+def test_daily_report_carries_the_signed_audit_head_for_audit_readers(
+    client: TestClient, data: World
+) -> None:
+    """Each daily report a coordinator receives keeps a copy of the audit trail's signed head."""
+    from stopnet.audit.checkpoints import Checkpoint
+
+    params = {"date": "2025-05-15"}
+    coordinator = client.get(
+        "/api/v1/operations/TEST-OP/reports/daily", params=params, headers=data["coordinator"].headers
+    )
+    head = Checkpoint.from_json(coordinator.json()["audit_checkpoint"])
+    assert head.count >= 1 and len(head.head) == 64 and head.signature
+    page = client.get("/operations/TEST-OP/reports/daily", params=params, headers=data["coordinator"].headers)
+    assert "Audit trail checkpoint" in page.text and head.head in page.text
+    officer = client.get(
+        "/api/v1/operations/TEST-OP/reports/daily", params=params, headers=data["fr_officer"].headers
+    )
+    assert officer.json()["audit_checkpoint"] is None  # an officer does not read the trail, nor its size

@@ -174,6 +174,11 @@ def require_token_role(principal: Principal, role: Role, kind: OrgKind) -> None:
         raise Forbidden("a contact point gives its tokens the role officer or contact_point")
 
 
+def may_read_audit(principal: Principal) -> bool:
+    """Coordinators and platform administrators (a token also needs the scope audit:read)."""
+    return principal.role in (Role.ADMIN, Role.COORDINATOR) and principal.has_scope("audit:read")
+
+
 def require_audit_reader(principal: Principal) -> None:
     """The audit trail is read by coordinators and platform administrators (tokens: scope audit:read)."""
     if principal.role not in (Role.ADMIN, Role.COORDINATOR):

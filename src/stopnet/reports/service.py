@@ -16,6 +16,7 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.analytics import service as analytics
 from stopnet.analytics.schemas import Dashboard, DashboardFilters, TrendRow, Trends
+from stopnet.audit import service as audit
 from stopnet.core.errors import FieldError, InvalidInput, NotFound
 from stopnet.db.models import Operation
 from stopnet.operations import service as operations
@@ -120,7 +121,16 @@ def daily_report(
         running_channels=running.channels,
         trends=_flagged(running.trends),
         trend_window=_trend_window(running.trends),
+        audit_checkpoint=_audit_checkpoint(session, principal),
     )
+
+
+def _audit_checkpoint(session: Session, principal: Principal) -> str | None:
+    """The signed head of the audit trail, for those who read the trail (others get no count of it)."""
+    if not policy.may_read_audit(principal):
+        return None
+    head = audit.signed_head(session)
+    return head.to_json() if head is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- final

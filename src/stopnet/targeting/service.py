@@ -206,9 +206,9 @@ def master_key(settings: Any) -> bytes:
     """``STOPNET_PSEUDONYM_KEY``, or the secret key when it is not set."""
     if settings.pseudonym_key:
         return str(settings.pseudonym_key).encode()
-    from stopnet.web.sessions import secret_key
+    from stopnet.core.keys import installation_secret
 
-    return secret_key(settings)
+    return installation_secret(settings)
 
 
 def _pseudonymise_frame(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from stopnet import __version__
 from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
+from stopnet.core.keys import session_info
 from stopnet.db.engine import make_engine, make_sessionmaker
 
 from . import openapi
@@ -194,7 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings))
     app.state.secret = secret_key(settings)
     app.add_middleware(SecurityHeaders, secure=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

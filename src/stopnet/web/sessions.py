@@ -8,27 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from stopnet.config import Settings
+from stopnet.core.keys import installation_secret
 
 COOKIE = "stopnet_session"
 
 
 def secret_key(settings: Settings) -> bytes:
-    if settings.secret_key:
-        return settings.secret_key.encode()
-    path = Path(settings.data_dir) / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    path.write_bytes(key)
-    path.chmod(0o600)
-    return key
+    """The key that signs cookies: the installation's secret (:mod:`stopnet.core.keys`)."""
+    return installation_secret(settings)
 
 
 @dataclass(frozen=True)
