@@ -208,6 +208,7 @@ def simulate(
     ] = True,
 ) -> None:
     """Generate a synthetic operation calibrated to the published figures (and load it into the database)."""
+    from stopnet.core.progress import show_progress
     from stopnet.db.engine import session_scope
     from stopnet.simulate import SPECS, seed_operation, simulate_operation
 
@@ -220,8 +221,8 @@ def simulate(
         from stopnet.db.migrate import upgrade
 
         upgrade(get_settings().database_url)
-        with session_scope(_session_factory()) as session:
-            info = seed_operation(session, spec, seed=seed)
+        with session_scope(_session_factory()) as session, show_progress("simulate", "cases") as progress:
+            info = seed_operation(session, spec, seed=seed, progress=progress)
         console.print(f"{spec.code} loaded: {info.cases_created} cases created (seed {seed})")
 
 

@@ -265,9 +265,11 @@ def test_cli_backup_and_restore(
     r = run("backup", "--out", str(tmp_path / "cli.tar"), url=database_url, data_dir=settings.data_dir)
     assert r.exit_code == 0, r.output
     assert "backup written to" in r.output
+    assert "backup: " in r.stderr and "rows (100%)" in r.stderr  # progress lines (not a terminal)
     target = empty_database()
     r = run("restore", str(tmp_path / "cli.tar"), url=target, data_dir=tmp_path / "restored")
     assert r.exit_code == 0, r.output
     assert _files(tmp_path / "restored") == populated["files"]
+    assert "restore: " in r.stderr and "rows (100%)" in r.stderr
     r = run("restore", str(tmp_path / "cli.tar"), url=target, data_dir=tmp_path / "restored")
     assert r.exit_code == 1 and "not empty" in r.output

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from stopnet.core.progress import show_progress
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -59,13 +61,15 @@ def purge(
                 err.print(f"[red]no operation {operation}[/red]")
                 raise typer.Exit(2)
             principal = _acting(session, op, as_org)
-            report = service.purge_personal_data(
-                session,
-                principal,
-                op,
-                master_key=None if dry_run else master_key(settings),
-                dry_run=dry_run,
-            )
+            with show_progress("purge", "cases") as progress:
+                report = service.purge_personal_data(
+                    session,
+                    principal,
+                    op,
+                    master_key=None if dry_run else master_key(settings),
+                    dry_run=dry_run,
+                    progress=progress,
+                )
     except ServiceError as e:
         err.print(f"[red]{e.message}[/red]")
         raise typer.Exit(2) from None

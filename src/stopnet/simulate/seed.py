@@ -33,6 +33,7 @@ from stopnet.access.passwords import hash_password
 from stopnet.access.principal import Principal
 from stopnet.access.service import cli_principal, create_token, create_user
 from stopnet.core.errors import Conflict
+from stopnet.core.progress import ProgressCallback
 from stopnet.db.models import (
     ApiToken,
     Case,
@@ -290,7 +291,12 @@ def _home_country(sim: SimulatedOperation) -> str:
 
 
 def _load_cases(
-    session: Session, op: Operation, orgs: _Orgs, sim: SimulatedOperation, validated_share: float
+    session: Session,
+    op: Operation,
+    orgs: _Orgs,
+    sim: SimulatedOperation,
+    validated_share: float,
+    progress: ProgressCallback | None = None,
 ) -> tuple[int, int]:
     existing = {
         (org_id, ref): (case_id, version, status)
@@ -302,7 +308,9 @@ def _load_cases(
     }
     officers: dict[str, Principal] = {}
     created = 0
-    for c in sim.cases:
+    for n, c in enumerate(sim.cases, 1):
+        if progress is not None and (n % 50 == 0 or n == len(sim.cases)):
+            progress(n, len(sim.cases))
         code = c.org_code
         org = orgs.by_code[code]
         key = (org.id, c.data.reference)
@@ -363,12 +371,14 @@ def seed_operation(
     status: OperationStatus | None = None,
     validated_share: float = VALIDATED_SHARE,
     simulation: SimulatedOperation | None = None,
+    progress: ProgressCallback | None = None,
 ) -> OperationInfo:
     """Load one simulated operation (organisations, operation, participants, contact points, cases).
 
     ``spec`` is an :class:`OperationSpec` or its code (``"STOP-III"``). ``status`` defaults to
     ``closed`` for an operation whose dates are past, else ``active``; it is only set when the operation
-    is created. Idempotent; flushes, never commits.
+    is created. ``progress(cases loaded, cases simulated)`` follows the cases. Idempotent; flushes, never
+    commits.
     """
     t0 = time.perf_counter()
     if isinstance(spec, str):
@@ -383,7 +393,7 @@ def seed_operation(
     op, created = _ensure_operation(session, coordinator, spec, status)
     added = _ensure_participants(session, coordinator, op, orgs, spec, sim)
     _ensure_contact_points(session, op, orgs, sim, _home_country(sim))
-    cases_created, validated = _load_cases(session, op, orgs, sim, validated_share)
+    cases_created, validated = _load_cases(session, op, orgs, sim, validated_share, progress)
     session.flush()
     return OperationInfo(
         code=spec.code,
