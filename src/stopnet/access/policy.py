@@ -24,6 +24,7 @@ from stopnet.db.models import Case, CaseStatus, OrgKind, Participant, Participan
 from .principal import Principal
 
 SHARED = (Visibility.PARTICIPANTS, Visibility.PARTNERS)
+RESTRICTED = (Visibility.OWN, Visibility.COORDINATOR)  # a read by anyone but the reporter is audited
 REPORTER_ROLES = (Role.OFFICER, Role.CONTACT_POINT)
 
 
@@ -54,6 +55,16 @@ def case_read_clause(session: Session, principal: Principal, operation_id: int) 
     if principal.role in REPORTER_ROLES:
         return or_(own, and_(not_draft, Case.visibility.in_(SHARED)))
     return false()
+
+
+def is_restricted_read(principal: Principal, case: Case) -> bool:
+    """A read of an ``own`` or ``coordinator`` case by someone outside its reporting administration."""
+    return case.reporting_org_id != principal.org_id and case.visibility in RESTRICTED
+
+
+def restricted_read_clause(principal: Principal) -> ColumnElement[bool]:
+    """The SQL twin of :func:`is_restricted_read`, to find such cases among those a principal reads."""
+    return and_(Case.reporting_org_id != principal.org_id, Case.visibility.in_(RESTRICTED))
 
 
 def can_read_case(session: Session, principal: Principal, case: Case) -> bool:

@@ -58,12 +58,14 @@ def list_cases(
 ) -> CasePage:
     op = get_operation(db, principal, code)
     items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size)
-    return CasePage(
+    page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
         page=paging.page,
         page_size=paging.page_size,
     )
+    db.commit()  # the audit entries of restricted reads
+    return page
 
 
 @router.post("/operations/{code}/cases", response_model=CaseOut, status_code=201)
@@ -110,7 +112,9 @@ def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
 
 @router.get("/cases/{case_id}/history", response_model=list[CaseVersionOut])
 def case_history(case_id: int, db: DB, principal: CurrentPrincipal) -> list[CaseVersionOut]:
-    return service.case_history(db, principal, case_id)
+    history = service.case_history(db, principal, case_id)
+    db.commit()  # the audit entry of a restricted read
+    return history
 
 
 @router.post("/cases/{case_id}/corrections", response_model=CaseOut)

@@ -7,7 +7,7 @@ CLI, importer). Functions flush; the request, job or command that called them co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -287,21 +287,44 @@ def _require_visible(session: Session, principal: Principal, case: Case) -> None
         raise NotFound(f"no case {case.id}")  # do not reveal that it exists
 
 
-def get_case(session: Session, principal: Principal, case_id: int) -> Case:
+def audit_restricted_reads(
+    session: Session, principal: Principal, cases: Iterable[Case | tuple[int, Visibility]], via: str
+) -> int:
+    """One ``case.read_restricted`` entry per restricted case returned to ``principal``, naming the case
+    and the path (``via``: case, history, list, search, export); the caller's transaction keeps them."""
+    n = 0
+    for c in cases:
+        if isinstance(c, Case):
+            if not policy.is_restricted_read(principal, c):
+                continue
+            case_id, visibility = c.id, c.visibility
+        else:
+            case_id, visibility = c
+        record(
+            session,
+            principal,
+            "case.read_restricted",
+            "case",
+            case_id,
+            {"visibility": visibility, "via": via},
+        )
+        n += 1
+    return n
+
+
+def get_case(session: Session, principal: Principal, case_id: int, via: str = "case") -> Case:
     policy.require_read(principal)
     case = _load_case(session, case_id)
     _require_visible(session, principal, case)
-    if case.reporting_org_id != principal.org_id and case.visibility in (
-        Visibility.OWN,
-        Visibility.COORDINATOR,
-    ):
-        record(session, principal, "case.read_restricted", "case", case.id, {"visibility": case.visibility})
+    audit_restricted_reads(session, principal, [case], via)
     return case
 
 
 def case_history(session: Session, principal: Principal, case_id: int) -> list[CaseVersionOut]:
+    policy.require_read(principal)
     case = _load_case(session, case_id)
     _require_visible(session, principal, case)
+    audit_restricted_reads(session, principal, [case], "history")
     rows = session.execute(
         select(CaseVersion, User.email)
         .outerjoin(User, User.id == CaseVersion.changed_by_id)
@@ -390,6 +413,7 @@ def list_cases(
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
+    audit_restricted_reads(session, principal, items, "search" if filters.q else "list")
     return items, total
 
 

@@ -127,6 +127,7 @@ def cases_page(
         page=paging.page,
         page_size=paging.page_size,
     )
+    db.commit()  # the audit entries of restricted reads
     pages = max(1, -(-total // paging.page_size))
     ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values), feed_cursor=cursor)
     return render(request, "cases.html", ctx, json=page, principal=principal)

@@ -39,7 +39,7 @@ from stopnet.core.errors import FieldError, Forbidden, InvalidInput
 from stopnet.db.models import Case, Operation, Organisation, OrgKind, Role, Seizure
 from stopnet.db.models.rightsholders import Brand, BrandStatus
 from stopnet.reporting.schemas import CaseFilters
-from stopnet.reporting.service import filter_clauses, visible_cases
+from stopnet.reporting.service import audit_restricted_reads, filter_clauses, visible_cases
 from stopnet.rightsholders import service as rights
 
 from .schemas import ExportFormat, ExportInfo, ExportKind
@@ -199,6 +199,14 @@ def start_export(
         op.code,
         {"format": fmt, "filters": info.filters, "rows": rows},
     )
+    if not is_holder(principal):  # a holder's rows are its brands' seizures, never a restricted case
+        restricted = session.execute(
+            _case_stmt(session, principal, op, filters)
+            .where(policy.restricted_read_clause(principal))
+            .with_only_columns(Case.id, Case.visibility)
+            .order_by(Case.id)
+        ).all()
+        audit_restricted_reads(session, principal, [(r.id, r.visibility) for r in restricted], "export")
     return info
 
 
