@@ -87,6 +87,26 @@ def test_the_case_list_gains_new_rows_once_it_loads_live_js(world, live_server, 
     assert watch.page_errors == []
 
 
+def test_the_count_line_keeps_its_words_when_a_case_arrives(world, live_server, browser_page):
+    """ "3 cases · page 1 of 2" becomes "4 cases · page 1 of 2", not "3,124 cases" (the page numbers
+    used to be read as part of the count)."""
+    page, watch = browser_page
+    base = live_server.url
+    for i in range(3):
+        post_case(base, world["fr_officer"], f"FR-PAGE-{i}")
+    page.context.add_cookies([browser_cookie(base, world["de_officer"])])
+    page.goto("/operations/TEST-OP/cases?page_size=2")
+    assert page.inner_text("#count") == "3 cases · page 1 of 2"
+    page.wait_for_selector("html[data-live=open]")
+    post_case(base, world["fr_officer"], "FR-PAGE-NEW")
+    page.wait_for_selector("#cases tbody tr:has-text('FR-PAGE-NEW')", timeout=10_000)
+    assert page.inner_text("#count") == "4 cases · page 1 of 2"
+    post_case(base, world["fr_officer"], "FR-PAGE-NEWER")
+    page.wait_for_selector("#cases tbody tr:has-text('FR-PAGE-NEWER')", timeout=10_000)
+    assert page.inner_text("#count") == "5 cases · page 1 of 3"
+    assert watch.page_errors == []
+
+
 def test_a_reported_seizure_updates_another_users_dashboard_without_reload(
     world, live_server, browser_page, monkeypatch
 ):

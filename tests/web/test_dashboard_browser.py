@@ -10,6 +10,8 @@ Uses the live server and browser fixtures of tests/web/conftest.py.
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import re
 from typing import Any
@@ -178,6 +180,19 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     assert page.locator("#chart-countries .choropleth path").count() > 0
     assert any(u.endswith("/static/vendor/plotly-topojson/world_110m.json") for u in watch.requests)
     assert page.locator("#panel-trends .trend-summary").get_attribute("data-flagged") != "0"
+    # the map has a colour scale up to the most seizures of a country; the progression's axes tick round
+    most = max(r["seizures"] for r in json.loads(page.get_attribute("#chart-countries", "data-json"))["rows"])
+    assert page.inner_text("#panel-countries .colour-scale-max") == f"{most:,}"
+    assert page.inner_text("#panel-countries .colour-scale-min") == "0"
+    for axis in ("ytick", "y2tick"):
+        ticks = [
+            int(t.replace(",", ""))
+            for t in page.locator(f"#chart-progression g.{axis} text").all_text_contents()
+        ]
+        assert len(ticks) >= 3 and ticks[0] == 0, (axis, ticks)
+        step = ticks[1] - ticks[0]
+        assert all(b - a == step for a, b in itertools.pairwise(ticks)), (axis, ticks)
+        assert re.fullmatch(r"(1|2|25|5)0*", str(step)), (axis, ticks)  # 1, 2, 2.5 or 5 × 10^k
 
     # a filter, through the form (htmx swaps the dashboard in; the URL keeps the filter)
     page.select_option("select[name=region]", "ESA")

@@ -350,7 +350,7 @@ def final_report(
         scope=op.scope,
         starts_on=op.starts_on,
         ends_on=op.ends_on,
-        status=op.status.value,
+        status=operations.status_on(op).value,
         generated_at=_now(),
         as_of=d.as_of,
         fresh=d.fresh,

@@ -41,6 +41,26 @@
     return layout;
   }
 
+  /* a round tick step (1, 2, 2.5 or 5 × 10^k) giving about `ticks` intervals up to `max` */
+  function niceStep(max, ticks) {
+    if (!(max > 0)) { return 1; }
+    var raw = max / (ticks || 5);
+    var power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * power >= raw) { return Math.max(1, steps[i] * power); }
+    }
+    return 10 * power;
+  }
+
+  /* a count axis from 0 with round ticks written in full ("1,500", not "1.5k") */
+  function countAxis(max, extra) {
+    var step = niceStep(max, 5);
+    var axis = { range: [0, Math.max(step, Math.ceil(max / step) * step)], dtick: step, tick0: 0, tickformat: ",d" };
+    Object.keys(extra || {}).forEach(function (k) { axis[k] = extra[k]; });
+    return axis;
+  }
+
   function empty(message) {
     return {
       traces: [],
@@ -87,6 +107,8 @@
       var days = d.days || [];
       if (!days.some(function (p) { return p.seizures > 0; })) { return empty(); }
       var x = days.map(function (p) { return p.day; });
+      var perDay = Math.max.apply(null, days.map(function (p) { return p.seizures; }));
+      var cumulative = Math.max.apply(null, days.map(function (p) { return Math.max(p.cumulative_seizures, p.cumulative_cases); }));
       return {
         traces: [
           { type: "bar", name: "Seizures per day", x: x, y: days.map(function (p) { return p.seizures; }), marker: { color: "#9fc5e8" } },
@@ -101,8 +123,8 @@
           legend: { orientation: "h", y: 1.12, x: 0 },
           margin: { l: 10, r: 10, t: 30, b: 40 },
           xaxis: { type: "date", tickformat: "%d %b", automargin: true },
-          yaxis: { title: { text: "per day" }, automargin: true, gridcolor: "#eef2f6", rangemode: "tozero" },
-          yaxis2: { title: { text: "cumulative" }, overlaying: "y", side: "right", automargin: true, showgrid: false, rangemode: "tozero" }
+          yaxis: countAxis(perDay, { title: { text: "per day" }, automargin: true, gridcolor: "#eef2f6" }),
+          yaxis2: countAxis(cumulative, { title: { text: "cumulative" }, overlaying: "y", side: "right", automargin: true, showgrid: false })
         })
       };
     },
@@ -120,7 +142,9 @@
     countries: function (d) {
       var rows = (d.rows || []).filter(function (r) { return r.seizures > 0 && r.iso3; });
       if (!rows.length) { return empty(); }
+      var most = Math.max.apply(null, rows.map(function (r) { return r.seizures; }));
       return {
+        legend: { min: 0, max: most, label: "seizures" },
         traces: [{
           type: "choropleth", locationmode: "ISO-3",
           locations: rows.map(function (r) { return r.iso3; }),
@@ -129,10 +153,10 @@
             return "<b>" + r.label + "</b><br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
               "<br>Pieces: " + fmt(r.pieces);
           }),
-          hoverinfo: "text", zmin: 0,
+          hoverinfo: "text", zmin: 0, zmax: most,
           colorscale: [[0, "#c6dbef"], [0.5, "#4292c6"], [1, "#08306b"]], marker: { line: { color: "#ffffff", width: 0.4 } },
-          /* no colour bar: plotly.js draws it with setAttribute("style", ""), which CSP style-src 'self'
-             refuses (the figures are in the hover labels and the table) */
+          /* plotly's colour bar sets style attributes, which CSP style-src 'self' refuses: the scale is
+             drawn in HTML under the map (colourScale) */
           showscale: false
         }],
         layout: baseLayout({
@@ -141,9 +165,7 @@
             projection: { type: "natural earth" }, showframe: false, showcoastlines: false,
             showcountries: true, countrycolor: "#c9d1d9", showland: true, landcolor: "#f2f4f6",
             showocean: false, lataxis: { range: [-58, 85] }
-          },
-          annotations: [{ text: "Darker: more seizures reported", showarrow: false, x: 0, y: 0,
-            xref: "paper", yref: "paper", xanchor: "left", font: { size: 11, color: MUTED } }]
+          }
         })
       };
     },
@@ -220,8 +242,28 @@
       toImageButtonOptions: { filename: "stopnet-" + name }
     };
     return window.Plotly.newPlot(chart, figure.traces, figure.layout, config).then(function () {
+      if (figure.legend) { colourScale(chart, figure.legend); }
       chart.setAttribute("data-drawn", "true");
     });
+  }
+
+  /* the map's colour scale, under the map: a CSS gradient from its lightest to its darkest colour */
+  function colourScale(chart, legend) {
+    var box = chart.nextElementSibling;
+    if (!box || !box.classList.contains("colour-scale")) {
+      box = document.createElement("div");
+      box.className = "colour-scale";
+      box.setAttribute("aria-label", "colour scale");
+      ["colour-scale-min", "colour-scale-bar", "colour-scale-max", "colour-scale-label"].forEach(function (c) {
+        var span = document.createElement("span");
+        span.className = c;
+        box.appendChild(span);
+      });
+      chart.parentNode.insertBefore(box, chart.nextSibling);
+    }
+    box.querySelector(".colour-scale-min").textContent = fmt(legend.min);
+    box.querySelector(".colour-scale-max").textContent = fmt(legend.max);
+    box.querySelector(".colour-scale-label").textContent = legend.label + " per country (darker: more)";
   }
 
   function drawAll(root) {
