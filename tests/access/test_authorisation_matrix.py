@@ -189,6 +189,10 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "POST /api/v1/users": one(ACCOUNTS),
     "GET /api/v1/users/{user_id}": ONE_ACCOUNT,
     "POST /api/v1/users/{user_id}/role": {"officer of FR": allow("admin"), "officer of DE": allow("admin")},
+    "POST /api/v1/users/{user_id}/organisation": {
+        "officer of FR": allow("admin"),
+        "officer of DE": allow("admin"),
+    },
     "POST /api/v1/users/{user_id}/deactivate": ONE_ACCOUNT,
     "POST /api/v1/users/{user_id}/activate": ONE_ACCOUNT,
     "POST /api/v1/users/{user_id}/reset-password": ONE_ACCOUNT,
@@ -201,6 +205,10 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "POST /admin/users": one(ACCOUNTS),
     "GET /admin/users/{user_id}": ONE_ACCOUNT,
     "POST /admin/users/{user_id}/role": {"officer of FR": allow("admin"), "officer of DE": allow("admin")},
+    "POST /admin/users/{user_id}/organisation": {
+        "officer of FR": allow("admin"),
+        "officer of DE": allow("admin"),
+    },
     "POST /admin/users/{user_id}/active": ONE_ACCOUNT,
     "POST /admin/users/{user_id}/reset-password": ONE_ACCOUNT,
     "POST /admin/users/{user_id}/reset-totp": ONE_ACCOUNT,
@@ -497,6 +505,8 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
         "json": {"org": "FR-CUS", "email": "matrix-new@example.test", "role": "officer"}
     },
     "POST /api/v1/users/{user_id}/role": lambda aw: {"json": {"role": "officer"}},
+    # a move that does not fit (422 once authorised), so that the shared world keeps its accounts in place
+    "POST /api/v1/users/{user_id}/organisation": lambda aw: {"json": {"org": "INTERPOL", "role": "officer"}},
     "POST /api/v1/users/{user_id}/reset-password": lambda aw: {"json": {}},
     "POST /api/v1/tokens": lambda aw: {
         "json": {"org": "FR-CUS", "name": "matrix token", "role": "officer", "scopes": ["cases:read"]}
@@ -603,6 +613,7 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
         "data": {"org": "FR-CUS", "email": "matrix-page@example.test", "role": "officer"}
     },
     "POST /admin/users/{user_id}/role": lambda aw: {"data": {"role": "officer"}},
+    "POST /admin/users/{user_id}/organisation": lambda aw: {"data": {"org": "INTERPOL", "role": "officer"}},
     "POST /admin/users/{user_id}/active": lambda aw: {"data": {"active": "true"}},
     "POST /admin/tokens": lambda aw: {
         "data": {"org": "FR-CUS", "name": "matrix page token", "role": "officer", "scopes": ["cases:read"]}

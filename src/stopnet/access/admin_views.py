@@ -30,6 +30,7 @@ router = APIRouter(include_in_schema=False)
 SCOPES = sorted(service.ALL_SCOPES)
 DONE = {
     "role": "The role has been changed.",
+    "moved": "The account has been moved; its sessions have ended.",
     "deactivated": "The account has been deactivated; its sessions have ended.",
     "activated": "The account has been reactivated.",
     "totp": "Two-step sign-in has been turned off for this account; the user enrols again.",
@@ -97,9 +98,9 @@ def create_user(
     request: Request,
     db: DB,
     principal: CurrentPrincipal,
-    org: Annotated[str, Form(max_length=32)],
     email: Annotated[str, Form(max_length=254)],
     role: Annotated[str, Form(max_length=24)],
+    org: Annotated[str, Form(max_length=32)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
     temporary_password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -133,6 +134,7 @@ def _user_page(
     temporary_password: str | None = None,
     created: UserCreated | None = None,
     errors: dict[str, str] | None = None,
+    move_form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     user = service.get_user(db, principal, user_id)
@@ -147,6 +149,9 @@ def _user_page(
         "can_manage": policy.can_manage_user(principal, user.org_id, user.role)
         and user.id != principal.user_id,
         "can_change_role": principal.role is Role.ADMIN and user.id != principal.user_id,
+        "all_orgs": service.manageable_orgs(db, principal) if principal.role is Role.ADMIN else [],
+        "all_roles": [r for r in Role if r in policy.ROLE_ORG_KINDS],
+        "move_form": move_form or {"org": "", "role": out.role.value},
         "can_read_audit": principal.role in (Role.ADMIN, Role.COORDINATOR),
         "roles": [r for r in Role if r in policy.ROLE_ORG_KINDS and _fits(db, user.org_id, r)],
         "done": DONE.get(done or ""),
@@ -181,6 +186,28 @@ def change_role(
     service.change_role(db, principal, user_id, _role(role))
     db.commit()
     return RedirectResponse(f"/admin/users/{user_id}?done=role", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/organisation")
+def move_user(
+    user_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    org: Annotated[str, Form(max_length=32)] = "",
+    role: Annotated[str, Form(max_length=24)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    try:
+        service.move_user(db, principal, user_id, org, _role(role) if role else None)
+    except InvalidInput as e:
+        db.rollback()
+        errors = {f"move_{f.field}": f.message for f in e.errors}
+        form = {"org": org, "role": role}
+        return _user_page(request, db, principal, user_id, errors=errors, move_form=form, status=422)
+    db.commit()
+    return RedirectResponse(f"/admin/users/{user_id}?done=moved", status_code=303)
 
 
 @router.post("/admin/users/{user_id}/active")

@@ -31,6 +31,7 @@ from .schemas import (
     TokenPage,
     UserCreate,
     UserCreated,
+    UserMove,
     UserOut,
     UserPage,
 )
@@ -92,6 +93,14 @@ def get_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
 def change_role(user_id: int, body: RoleChange, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Change a user's role (platform administrators only; written to the audit trail)."""
     out = user_out(db, service.change_role(db, principal, user_id, body.role))
+    db.commit()
+    return out
+
+
+@router.post("/users/{user_id}/organisation", response_model=UserOut)
+def move_user(user_id: int, body: UserMove, db: DB, principal: CurrentPrincipal) -> UserOut:
+    """Move an account to another organisation (platform administrators only; its sessions end; audited)."""
+    out = user_out(db, service.move_user(db, principal, user_id, body.org, body.role))
     db.commit()
     return out
 

@@ -74,6 +74,15 @@ class RoleChange(BaseModel):
     role: Role
 
 
+class UserMove(BaseModel):
+    """Move an account to another organisation; ``role`` defaults to its current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: str = Field(min_length=1, max_length=32, description="Code of the organisation, e.g. DE-CUS.")
+    role: Role | None = None
+
+
 class PasswordReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

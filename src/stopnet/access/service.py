@@ -519,6 +519,8 @@ def admin_create_user(
 ) -> tuple[User, str]:
     """Create an account with a temporary password (given, or generated and returned once)."""
     policy.require_user_manager(principal)
+    if not org_code.strip():
+        raise InvalidInput([FieldError("org", "choose the organisation of the account")])
     org = _org_by_code(session, org_code)
     if not policy.can_manage_user(principal, org.id, role):
         raise Forbidden("a contact point creates officers of its own administration only")
@@ -560,6 +562,54 @@ def change_role(session: Session, principal: Principal, user_id: int, role: Role
     user.role = role
     details = {"email": user.email, "from": before.value, "to": role.value}
     record(session, principal, "user.role_change", "user", user.id, details)
+    session.flush()
+    return user
+
+
+def move_user(
+    session: Session, principal: Principal, user_id: int, org_code: str, role: Role | None = None
+) -> User:
+    """Move an account to another organisation (platform administrators only), with a role that fits the
+    new organisation (default: the same role). Every session of the account ends, since what it may see
+    changes; its organisation's API tokens stay with that organisation. Audited as ``user.move``."""
+    policy.require_session(principal)
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only platform administrators move accounts between organisations")
+    user = get_user(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Forbidden("you cannot move your own account")
+    if not org_code.strip():
+        raise InvalidInput([FieldError("org", "choose the organisation the account moves to")])
+    org = session.scalar(select(Organisation).where(Organisation.code == org_code.strip().upper()))
+    if org is None:
+        raise InvalidInput([FieldError("org", "no organisation with this code", value=org_code)])
+    role = role or user.role
+    if org.kind not in policy.ROLE_ORG_KINDS.get(role, ()):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "role",
+                    f"the role {role.value} does not fit {org.code} (a {org.kind.value.replace('_', ' ')}); "
+                    "choose another role",
+                    value=role.value,
+                )
+            ]
+        )
+    if user.org_id == org.id and user.role is role:
+        return user
+    if user.role is Role.ADMIN and role is not Role.ADMIN:
+        _keep_an_admin(session, user)
+    before_org = session.get_one(Organisation, user.org_id)
+    details = {
+        "email": user.email,
+        "from_org": before_org.code,
+        "to_org": org.code,
+        "from_role": user.role.value,
+        "to_role": role.value,
+    }
+    user.org_id, user.role = org.id, role
+    user.session_epoch += 1
+    record(session, principal, "user.move", "user", user.id, details)
     session.flush()
     return user
 
