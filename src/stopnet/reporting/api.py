@@ -54,15 +54,29 @@ Filters = Annotated[CaseFilters, Depends(case_filters)]
 
 @router.get("/operations/{code}/cases", response_model=CasePage)
 def list_cases(
-    code: str, filters: Filters, paging: PagingDep, db: DB, principal: CurrentPrincipal
+    code: str,
+    filters: Filters,
+    paging: PagingDep,
+    db: DB,
+    principal: CurrentPrincipal,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="reference, detected_on, reporting_org, channel, route, pieces, weight "
+            "or status; prefix - for descending (default -detected_on).",
+        ),
+    ] = None,
 ) -> CasePage:
     op = get_operation(db, principal, code)
-    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size)
+    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size, sort)
     page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
         page=paging.page,
         page_size=paging.page_size,
+        pages=max(1, -(-total // paging.page_size)),
+        sort=sort or service.DEFAULT_SORT,
     )
     db.commit()  # the audit entries of restricted reads
     return page

@@ -402,14 +402,72 @@ def visible_cases(
     )
 
 
+#: The keys a case list sorts by (``sort=key`` ascending, ``sort=-key`` descending), as the columns read.
+SORT_KEYS: dict[str, str] = {
+    "reference": "case reference",
+    "detected_on": "date of detection",
+    "reporting_org": "reporting administration",
+    "channel": "traffic channel",
+    "route": "origin country",
+    "pieces": "pieces",
+    "weight": "weight (kg)",
+    "status": "status",
+}
+DEFAULT_SORT = "-detected_on"
+
+
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """``(key, descending)`` of a ``sort`` parameter; an unknown key is an error naming the known ones."""
+    raw = (sort or DEFAULT_SORT).strip()
+    key, descending = (raw[1:], True) if raw.startswith("-") else (raw, False)
+    if key not in SORT_KEYS:
+        known = ", ".join(SORT_KEYS)
+        raise InvalidInput(
+            [
+                FieldError(
+                    "sort",
+                    f"cannot sort by {key!r}; sort by one of {known} (prefix - for descending)",
+                    value=raw,
+                )
+            ],
+            "the sort order is invalid",
+        )
+    return key, descending
+
+
+def _sort_column(key: str) -> ColumnElement[Any]:
+    if key in ("pieces", "weight"):
+        column = Seizure.pieces if key == "pieces" else Seizure.weight_kg
+        return select(func.coalesce(func.sum(column), 0)).where(Seizure.case_id == Case.id).scalar_subquery()
+    if key == "reporting_org":
+        return select(Organisation.code).where(Organisation.id == Case.reporting_org_id).scalar_subquery()
+    columns: dict[str, ColumnElement[Any]] = {
+        "reference": Case.reference.expression,
+        "detected_on": Case.detected_on.expression,
+        "channel": Case.channel.expression,
+        "route": Case.origin_country.expression,
+        "status": Case.status.expression,
+    }
+    return columns[key]
+
+
 def list_cases(
-    session: Session, principal: Principal, op: Operation, filters: CaseFilters, page: int, page_size: int
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    filters: CaseFilters,
+    page: int,
+    page_size: int,
+    sort: str | None = None,
 ) -> tuple[Sequence[Case], int]:
+    key, descending = parse_sort(sort)
     stmt = visible_cases(session, principal, op, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    column = _sort_column(key)
+    tie = Case.id.desc() if descending else Case.id.asc()
     items = session.scalars(
         stmt.options(selectinload(Case.seizures))
-        .order_by(Case.detected_on.desc(), Case.id.desc())
+        .order_by(column.desc() if descending else column.asc(), tie)
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()

@@ -101,6 +101,9 @@ def page_filters(request: Request) -> PageFilters:
     return PageFilters(filters, values, [])
 
 
+PAGE_SIZES = (20, 50, 100, 200)
+
+
 @router.get("/operations/{code}/cases")
 def cases_page(
     code: str,
@@ -119,17 +122,37 @@ def cases_page(
         empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
         ctx.update(page=empty, pages=1, filter_errors=pf.errors)
         return render(request, "cases.html", ctx, principal=principal, status_code=422)
+    sort = request.query_params.get("sort") or service.DEFAULT_SORT
+    try:
+        sort_key, descending = service.parse_sort(sort)
+    except InvalidInput as bad:
+        if wants_json(request):
+            return JSONResponse(bad.to_dict(), status_code=422)
+        empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
+        ctx.update(page=empty, pages=1, filter_errors=bad.errors, sort_keys=service.SORT_KEYS)
+        return render(request, "cases.html", ctx, principal=principal, status_code=422)
     cursor = sharing_service.feed_cursor(db)  # before the list: the live feed replays what follows
-    items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size)
+    items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size, sort)
     page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
         page=paging.page,
         page_size=paging.page_size,
+        pages=max(1, -(-total // paging.page_size)),
+        sort=sort,
     )
     db.commit()  # the audit entries of restricted reads
     pages = max(1, -(-total // paging.page_size))
-    ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values), feed_cursor=cursor)
+    ctx.update(
+        page=page,
+        pages=pages,
+        filter_errors=[],
+        filtered=bool(pf.values),
+        feed_cursor=cursor,
+        sort_key=sort_key,
+        descending=descending,
+        page_sizes=PAGE_SIZES,
+    )
     return render(request, "cases.html", ctx, json=page, principal=principal)
 
 

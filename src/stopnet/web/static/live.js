@@ -75,6 +75,7 @@
     params.forEach(function (value, key) {
       if (!value) { return; }
       if (key === "page") { ok = ok && value === "1"; }
+      else if (key === "sort") { ok = ok && value === "-detected_on"; }  /* newest first: new rows go on top */
       else if (FEED_FILTERS.indexOf(key) < 0 && key !== "page_size") { ok = false; }
     });
     return ok;
