@@ -238,6 +238,7 @@ def demo(
     from stopnet.db.migrate import upgrade
     from stopnet.db.models import utcnow
     from stopnet.simulate import seed_demo
+    from stopnet.simulate.rights import seed_demo_rights
     from stopnet.simulate.targeting import seed_demo_targeting
     from stopnet.targeting.service import master_key
 
@@ -256,6 +257,14 @@ def demo(
             model_dir=Path(settings.data_dir) / "models",
             today=utcnow().date(),
             seed=seed,
+        )
+    with session_scope(_session_factory()) as session:
+        rights = seed_demo_rights(
+            session,
+            operation=current,
+            org_code=info.home_org,
+            data_dir=Path(settings.data_dir),
+            max_bytes=settings.attachment_max_bytes,
         )
     console.print("[bold]Demo sign-ins[/bold] (new passwords each time the demo starts):")
     for u in info.users:
@@ -276,6 +285,13 @@ def demo(
             f"{targeting.model_version}, rule {targeting.rule} active; {targeting.selected} selected for "
             f"inspection on {targeting.day}: {base}/operations/{current}/targeting/"
             f"selection?day={targeting.day}",
+            soft_wrap=True,
+        )
+    if rights.brands:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(rights.requests.items()))
+        console.print(
+            f"Rights holders: brands {', '.join(rights.brands)} approved, {rights.guides} identification guides "
+            f"with {rights.photos} photos, verification requests {states}: {base}/rights/requests",
             soft_wrap=True,
         )
     creds = Path(settings.data_dir) / "demo-credentials.txt"
