@@ -284,7 +284,7 @@ def demo(
             f"Risk targeting: {targeting.consignments:,} simulated consignments of {info.home_org}, model "
             f"{targeting.model_version}, rule {targeting.rule} active; {targeting.selected} selected for "
             f"inspection on {targeting.day}: {base}/operations/{current}/targeting/"
-            f"selection?day={targeting.day}",
+            f"selection?day={targeting.day}; {targeting.proposals} rules proposed from the operation's trends",
             soft_wrap=True,
         )
     if rights.brands:

@@ -1577,6 +1577,9 @@ def propose(
     Two sources, each tested (see :data:`PROPOSAL_TEST`): the seizures of the reporting module the
     principal may read (a route x category taking a larger share of recent seizures), and the
     administration's own inspection results (a higher seizure rate recently than in the baseline).
+    The windows end on ``data.today``; without it, the inspections' window ends today and the seizure
+    reports' on the operation's last day once it is over (its reports stop there), so an operation that
+    has ended still proposes from its own seizures.
     """
     from stopnet.analytics.trends import benjamini_hochberg, detect_trends
 
@@ -1585,6 +1588,9 @@ def propose(
     day = data.today or today
     recent_from = day - dt.timedelta(days=data.recent_days - 1)
     base_from = recent_from - dt.timedelta(days=data.baseline_days)
+    reports_day = day if data.today else max(min(day, op.ends_on), op.starts_on)
+    reports_recent_from = reports_day - dt.timedelta(days=data.recent_days - 1)
+    reports_base_from = reports_recent_from - dt.timedelta(days=data.baseline_days)
     prefixes, by_group, commodity_group = _hs_category()
 
     # 1. seizure reports (through the case visibility clause)
@@ -1592,14 +1598,19 @@ def propose(
     rows = session.execute(
         select(Case.detected_on, Case.origin_country, Case.destination_country, Seizure.commodity_group)
         .join(Seizure, Seizure.case_id == Case.id)
-        .where(Case.operation_id == op.id, clause, Case.detected_on >= base_from, Case.detected_on <= day)
+        .where(
+            Case.operation_id == op.id,
+            clause,
+            Case.detected_on >= reports_base_from,
+            Case.detected_on <= reports_day,
+        )
     ).all()
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     total = [0, 0]
     for detected, origin, dest, group in rows:
         if not origin or not dest:
             continue
-        window = 1 if detected >= recent_from else 0
+        window = 1 if detected >= reports_recent_from else 0
         counts[("route_category", f"{origin}>{dest}:{group}")][window] += 1
         total[window] += 1
     report_tests = {
@@ -1672,6 +1683,11 @@ def propose(
             "window": {"recent_from": str(recent_from), "baseline_from": str(base_from), "until": str(day)},
         }
         if key in report_tests:
+            evidence["reports_window"] = {
+                "recent_from": str(reports_recent_from),
+                "baseline_from": str(reports_base_from),
+                "until": str(reports_day),
+            }
             r = report_tests[key]
             evidence["seizure_reports"] = {
                 "before": r.before,
