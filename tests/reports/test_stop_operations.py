@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,6 +193,31 @@ def test_the_coordinator_sees_every_published_figure(sim: Sim, code: str) -> Non
     assert f"All goods {spec.seizures:,} {spec.total_pieces:,}" in pdf_text(pdf)
     by_weight = next(f for f in report["findings"] if f.startswith("By weight, "))
     assert any(f"By weight, {g}" in by_weight for g in ("IPR-infringing", "other", "counterfeit"))
+
+
+def _page_text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.mark.parametrize("code", ["STOP-IV", "STOP-III"])
+def test_the_coordinator_pages_show_every_published_figure(sim: Sim, code: str) -> None:
+    """The HTML pages: the dashboard's key-figure tiles and the end-of-operation report."""
+    spec, published = SPECS[code], PUBLISHED[code]
+    page = sim.client.get(f"/operations/{code}/dashboard", headers=sim.headers)
+    assert page.status_code == 200
+    tiles = dict(re.findall(r'data-figure="(\w+)" data-value="([^"]*)"', page.text))
+    assert (tiles["cases"], tiles["seizures"]) == (str(published["cases"]), str(published["seizures"]))
+    assert tiles["reporting_administrations"] == str(spec.reporting_members)
+    for group, totals in spec.group_totals.items():
+        assert tiles[f"pieces_{group}"] == str(totals.pieces)
+    assert tiles["pieces"] == str(spec.total_pieces)
+    assert tiles["ecommerce_seizures"] == str(round(spec.ecommerce_share_of_seizures * spec.seizures))
+    assert tiles["ecommerce_regions"] == "6"
+    report = sim.client.get(f"/operations/{code}/reports/final", headers=sim.headers)
+    assert report.status_code == 200
+    text = _page_text(report.text)
+    for phrase in published["pdf"]:
+        assert phrase.lower() in text.lower(), (code, phrase)
 
 
 def test_restricted_cases_stay_restricted_without_changing_the_official_figures(sim: Sim) -> None:

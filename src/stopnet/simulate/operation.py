@@ -22,8 +22,11 @@ WCO region. Everything else is drawn (see ``docs/simulation.md``):
   each group's total with heavy-tailed (lognormal σ≈1.9) weights: a few huge medicine seizures, many
   small parcels;
 * **dates**: cases arrive day by day with a ramp-up over the first days and fewer on weekends;
-  ``plant_trends`` moves the cases of ``spec.trend_commodities`` (weight-loss and beauty products)
-  towards the last days, without changing any total;
+  ``plant_trends`` moves the cases of each of ``spec.trend_commodities`` (weight-loss and beauty
+  products) towards the last days by stratified quantiles, so that each one's rise is the planted one
+  for any seed, without changing any total;
+* **visibility**: every case is reported to the operation (none is ``own``), so the coordinator reads
+  them all and its figures are the published ones;
 * **routes**: origins mostly CN, HK, IN, TR, AE, SG, ...; destination = reporting country; the departure
   is the origin or a hub, sometimes with transit hubs.
 
