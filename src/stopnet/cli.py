@@ -233,7 +233,7 @@ def demo(
     ] = True,
     seed: int = 42,
 ) -> None:
-    """Migrate the database, load a simulated STOP IV operation with one user per role, and serve the app."""
+    """Migrate the database, load simulated STOP IV and STOP III with one user per role, and serve the app."""
     from stopnet.db.engine import session_scope
     from stopnet.db.migrate import upgrade
     from stopnet.db.models import utcnow

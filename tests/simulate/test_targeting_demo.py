@@ -45,7 +45,7 @@ def loaded(
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as s:
-        home = seed_demo(s, seed=42).home_org
+        home = seed_demo(s, seed=42, operations=("STOP-IV",)).home_org
     with session_scope(factory) as s:
         info = seed_demo_targeting(
             s,

@@ -263,6 +263,11 @@ def _count(n: float) -> str:
     return f"{n:,.0f}"
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Counterfeit medicines" -> "counterfeit medicines"; "IPR-..." kept."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+
+
 def findings(report_figures: OperationFigures, d: Dashboard, comparison: Comparison | None) -> list[str]:
     """Plain sentences stating what the figures show (no judgement the data cannot support)."""
     kf = d.key_figures
@@ -287,7 +292,7 @@ def findings(report_figures: OperationFigures, d: Dashboard, comparison: Compari
     if kf.weight_kg:
         by_weight = max(kf.groups, key=lambda g: g.weight_kg)
         out.append(
-            f"By weight, {by_weight.label.lower()} led with {by_weight.tonnes:,.1f} of {kf.tonnes:,.1f} tonnes."
+            f"By weight, {_in_sentence(by_weight.label)} led with {by_weight.tonnes:,.1f} of {kf.tonnes:,.1f} tonnes."
         )
     top = [r for r in d.commodities.rows if r.seizures][:3]
     if top:

@@ -1,8 +1,8 @@
 """Load simulated operations into a database: organisations, operations, users and cases.
 
 :func:`seed_operation` loads one :class:`~stopnet.simulate.specs.OperationSpec` (STOP III or IV);
-:func:`seed_demo` loads the demo: the operations asked for (STOP IV by default), one user per role and
-an API token. Cases go through :func:`stopnet.reporting.service.create_case` with an officer of the
+:func:`seed_demo` loads the demo: the operations asked for (STOP IV, the current one, and STOP III, the
+earlier one its final report compares with, by default), one user per role and an API token. Cases go through :func:`stopnet.reporting.service.create_case` with an officer of the
 reporting administration, and about 70 % are validated with
 :func:`stopnet.reporting.service.validate_case` by its national contact point, so the schema checks,
 permissions, versions and the audit trail all apply as for real reports.
@@ -59,6 +59,7 @@ from .specs import SPECS, OperationSpec
 
 __all__ = [
     "COORDINATOR_CODE",
+    "DEMO_OPERATIONS",
     "DEMO_TOKEN_NAME",
     "DemoInfo",
     "DemoUser",
@@ -75,6 +76,8 @@ DEMO_EMAIL_DOMAIN = "stopnet-demo.example"
 #: Administration that hosts the demo's officer and contact point, if it reports in the operation.
 HOME_PREFERENCE = ("FR", "DE", "IT", "ES", "NL", "BE", "GB")
 VALIDATED_SHARE = 0.7
+#: The demo's operations: the current one first (STOP IV), then the earlier one it is compared with.
+DEMO_OPERATIONS: tuple[str, ...] = ("STOP-IV", "STOP-III")
 
 
 @dataclass(frozen=True)
@@ -432,7 +435,7 @@ def seed_demo(
     session: Session,
     *,
     seed: int = 42,
-    operations: Sequence[str] = ("STOP-IV",),
+    operations: Sequence[str] = DEMO_OPERATIONS,
     plant_trends: bool = True,
     reset_passwords: bool = False,
     validated_share: float = VALIDATED_SHARE,
