@@ -119,6 +119,7 @@ def test_rules_are_proposed_from_the_operations_own_seizures(loaded) -> None:  #
             window = p.evidence["reports_window"]
             assert window["until"] == str(op.ends_on), window
             assert p.evidence["seizure_reports"]["flagged"]
+            assert p.destination_country == "FR", "a proposal targets what arrives in FR-CUS's country"
 
 
 def test_loading_again_changes_nothing(loaded) -> None:  # type: ignore[no-untyped-def]

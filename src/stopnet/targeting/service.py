@@ -1575,7 +1575,8 @@ def propose(
     """Propose rules for routes (origin -> destination) x commodity groups whose seizures rose.
 
     Two sources, each tested (see :data:`PROPOSAL_TEST`): the seizures of the reporting module the
-    principal may read (a route x category taking a larger share of recent seizures), and the
+    principal may read (an origin x category taking a larger share of recent seizures, wherever they were
+    bound: proposed as the route from that origin to the administration's country), and the
     administration's own inspection results (a higher seizure rate recently than in the baseline).
     The windows end on ``data.today``; without it, the inspections' window ends today and the seizure
     reports' on the operation's last day once it is over (its reports stop there), so an operation that
@@ -1607,9 +1608,13 @@ def propose(
     ).all()
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     total = [0, 0]
+    # the administration targets what arrives in its country: a rise from an origin anywhere in the
+    # operation is tested as the route from that origin to it
+    home = org.country_code
     for detected, origin, dest, group in rows:
-        if not origin or not dest:
+        if not origin or not (dest or home):
             continue
+        dest = home or dest
         window = 1 if detected >= reports_recent_from else 0
         counts[("route_category", f"{origin}>{dest}:{group}")][window] += 1
         total[window] += 1
