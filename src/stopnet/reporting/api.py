@@ -34,11 +34,19 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
 def case_filters(
     status: CaseStatus | None = None,
     reporting_org: Annotated[str | None, Query(max_length=32)] = None,
-    country: Annotated[str | None, Query(max_length=2)] = None,
-    region: Annotated[str | None, Query(max_length=8)] = None,
-    commodity_code: Annotated[str | None, Query(max_length=24)] = None,
-    commodity_group: Annotated[str | None, Query(max_length=16)] = None,
-    channel: Annotated[str | None, Query(max_length=24)] = None,
+    country: Annotated[str | None, Query(max_length=600, description="ISO code(s), comma-separated.")] = None,
+    region: Annotated[
+        str | None, Query(max_length=100, description="WCO region code(s), comma-separated.")
+    ] = None,
+    commodity_code: Annotated[
+        str | None, Query(max_length=1000, description="Commodity code(s), comma-separated.")
+    ] = None,
+    commodity_group: Annotated[
+        str | None, Query(max_length=40, description="medicines, ipr, other; comma-separated.")
+    ] = None,
+    channel: Annotated[
+        str | None, Query(max_length=200, description="Channel code(s), comma-separated.")
+    ] = None,
     is_ecommerce: bool | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,

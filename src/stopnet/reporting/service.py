@@ -350,6 +350,11 @@ def case_history(session: Session, principal: Principal, case_id: int) -> list[C
     return out
 
 
+def codes_of(value: str, upper: bool = True) -> list[str]:
+    """A filter's codes: one, or several separated by commas (the dashboard's multi-select filters)."""
+    return [(v.upper() if upper else v.lower()) for v in (p.strip() for p in value.split(",")) if v]
+
+
 def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
     c: list[ColumnElement[bool]] = []
     if filters.status is not None:
@@ -361,11 +366,11 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
             )
         )
     if filters.country:
-        c.append(Case.reporting_country == filters.country.upper())
+        c.append(Case.reporting_country.in_(codes_of(filters.country)))
     if filters.region:
-        c.append(Case.region_code == filters.region.upper())
+        c.append(Case.region_code.in_(codes_of(filters.region)))
     if filters.channel:
-        c.append(Case.channel == filters.channel.upper())
+        c.append(Case.channel.in_(codes_of(filters.channel)))
     if filters.is_ecommerce is not None:
         c.append(Case.is_ecommerce == filters.is_ecommerce)
     if filters.date_from:
@@ -374,9 +379,9 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
         c.append(Case.detected_on <= filters.date_to)
     seizure_conds = []
     if filters.commodity_code:
-        seizure_conds.append(Seizure.commodity_code == filters.commodity_code.upper())
+        seizure_conds.append(Seizure.commodity_code.in_(codes_of(filters.commodity_code)))
     if filters.commodity_group:
-        seizure_conds.append(Seizure.commodity_group == filters.commodity_group.lower())
+        seizure_conds.append(Seizure.commodity_group.in_(codes_of(filters.commodity_group, upper=False)))
     if seizure_conds:
         c.append(exists().where(Seizure.case_id == Case.id, *seizure_conds))
     if filters.q:
@@ -475,7 +480,7 @@ def list_cases(
     return items, total
 
 
-def org_codes(session: Session, ids: set[int]) -> dict[int, str]:
+def orgcodes_of(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(
@@ -522,7 +527,7 @@ def to_out(case: Case, principal: Principal, op_code: str, org_code: str) -> Cas
 
 
 def cases_out(session: Session, principal: Principal, op: Operation, cases: Sequence[Case]) -> list[CaseOut]:
-    codes = org_codes(session, {c.reporting_org_id for c in cases})
+    codes = orgcodes_of(session, {c.reporting_org_id for c in cases})
     return [to_out(c, principal, op.code, codes[c.reporting_org_id]) for c in cases]
 
 

@@ -59,11 +59,11 @@ def operation_page(code: str, request: Request, db: DB, principal: CurrentPrinci
 # The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.
 _FILTER_MAX = {
     "reporting_org": 32,
-    "country": 2,
-    "region": 8,
-    "commodity_code": 24,
-    "commodity_group": 16,
-    "channel": 24,
+    "country": 600,
+    "region": 100,
+    "commodity_code": 1000,
+    "commodity_group": 40,
+    "channel": 200,
     "q": 100,
 }
 

@@ -39,7 +39,7 @@ from stopnet.core.errors import FieldError, Forbidden, InvalidInput
 from stopnet.db.models import Case, Operation, Organisation, OrgKind, Role, Seizure
 from stopnet.db.models.rightsholders import Brand, BrandStatus
 from stopnet.reporting.schemas import CaseFilters
-from stopnet.reporting.service import audit_restricted_reads, filter_clauses, visible_cases
+from stopnet.reporting.service import audit_restricted_reads, codes_of, filter_clauses, visible_cases
 from stopnet.rightsholders import service as rights
 
 from .schemas import ExportFormat, ExportInfo, ExportKind
@@ -98,9 +98,9 @@ def _seizure_goods(filters: CaseFilters) -> list[ColumnElement[bool]]:
     """A goods filter keeps, in a seizure export, the seizures of those goods only."""
     out: list[ColumnElement[bool]] = []
     if filters.commodity_code:
-        out.append(Seizure.commodity_code == filters.commodity_code.upper())
+        out.append(Seizure.commodity_code.in_(codes_of(filters.commodity_code)))
     if filters.commodity_group:
-        out.append(Seizure.commodity_group == filters.commodity_group.lower())
+        out.append(Seizure.commodity_group.in_(codes_of(filters.commodity_group, upper=False)))
     return out
 
 

@@ -302,7 +302,32 @@
     }, 1000);
   }
 
+  /* a multi-select filter closes when another opens, on a click elsewhere and when the form is sent */
+  function closeChoices(except) {
+    Array.prototype.forEach.call(document.querySelectorAll("details.multi[open]"), function (d) {
+      if (d !== except) { d.removeAttribute("open"); }
+    });
+  }
+
+  /* the summary of a multi-select says what is chosen: "all", the one name, or "3 chosen" */
+  function sayChosen(details) {
+    var boxes = details.querySelectorAll("input[type=checkbox]:checked");
+    var picked = details.querySelector(".picked");
+    if (!picked) { return; }
+    if (boxes.length === 0) { picked.textContent = "all"; }
+    else if (boxes.length === 1) { picked.textContent = boxes[0].parentNode.textContent.trim(); }
+    else { picked.textContent = boxes.length + " chosen"; }
+  }
+
   function start() {
+    document.addEventListener("change", function (ev) {
+      var details = ev.target.closest ? ev.target.closest("details.multi") : null;
+      if (details) { sayChosen(details); }
+    });
+    document.addEventListener("click", function (ev) {
+      closeChoices(ev.target.closest ? ev.target.closest("details.multi") : null);
+    });
+    document.addEventListener("submit", function () { closeChoices(null); });
     drawAll(document);
     /* after htmx swapped in the filtered dashboard (outerHTML of #dashboard), draw the new panels */
     document.body.addEventListener("htmx:afterSettle", function () { drawAll(document); });
