@@ -20,6 +20,7 @@ from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
 from stopnet.db.engine import make_engine, make_sessionmaker
 
+from . import docs as api_docs
 from . import openapi
 from .assets import STATIC, static_files
 from .sessions import secret_key
@@ -187,7 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Joint customs operations against counterfeit and falsified goods sold online.",
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by web/docs.py from this site's files: /docs and /redoc
         redoc_url=None,
     )
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
@@ -286,6 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    app.include_router(api_docs.router)
     openapi.install(app)  # document the error answers every route gives
 
     @app.get("/favicon.ico", include_in_schema=False)
