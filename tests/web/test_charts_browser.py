@@ -84,7 +84,9 @@ def report_marked_up_cases(client: Any, world: Any) -> None:
         assert r.status_code == 200, r.text
 
 
-def test_no_chart_offers_to_send_its_data_off_the_site(browser_page, live_server, world, client, tmp_path):
+def test_no_chart_offers_to_send_its_data_off_the_site(
+    browser_page, live_server, world, client, tmp_path, screenshot_dir
+):
     page, watch = browser_page
     page.add_init_script(CSP_WATCH)
     report_marked_up_cases(client, world)
@@ -119,6 +121,8 @@ def test_no_chart_offers_to_send_its_data_off_the_site(browser_page, live_server
     )
     assert context == [False, False, "", False]
 
+    page.hover("#chart-brands")
+    page.locator("#panel-brands").screenshot(path=str(screenshot_dir / "charts-toolbar.png"))
     # the downloads: PNG through plotly's camera button, SVG through ours, both made in the browser
     for chart in ("chart-brands", "chart-countries", "chart-routes", "chart-progression"):
         page.hover(f"#{chart}")

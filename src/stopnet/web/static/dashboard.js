@@ -237,7 +237,7 @@
     return {
       name: "downloadSvg",
       title: "Download plot as an SVG",
-      icon: window.Plotly.Icons.camera,
+      icon: window.Plotly.Icons.disk || window.Plotly.Icons.camera,
       click: function (gd) { window.Plotly.downloadImage(gd, { format: "svg", filename: "stopnet-" + name }); }
     };
   }
