@@ -143,8 +143,10 @@ DASHBOARD_PANELS = (
 MATRIX: dict[str, dict[str, Expect]] = {
     # ---------------------------------------------------------------- public
     "GET /openapi.json": one(PUBLIC),
-    "GET /api/docs": one(PUBLIC),
-    "GET /docs/oauth2-redirect": one(PUBLIC),
+    "GET /api/docs": one(PUBLIC),  # redirects to /docs
+    "GET /docs": one(PUBLIC),  # the API reference: Swagger UI
+    "GET /redoc": one(PUBLIC),  # the API reference: ReDoc
+    "GET /favicon.ico": one(PUBLIC),
     "GET /healthz": one(PUBLIC),
     "GET /api/v1/reference": one(PUBLIC),  # published code lists and taxonomy
     "GET /api/v1/import-template.csv": one(PUBLIC),

@@ -20,6 +20,7 @@ from stopnet.db.models import (
     Visibility,
 )
 from stopnet.reports import service, views
+from stopnet.web.assets import static_url
 from tests.analytics.factories import C, S, seed
 from tests.conftest import World
 from tests.reports.conftest import pdf_text
@@ -118,7 +119,7 @@ def test_daily_report_page_has_charts_links_and_no_inline_style(client: TestClie
     html = r.text
     assert "<svg" in html and 'class="chart progression"' in html
     assert "/operations/TEST-OP/reports/daily.pdf?date=2025-05-15" in html
-    assert "/static/reports.css" in html
+    assert static_url("reports.css") in html
     assert " style=" not in html and "<script>" not in html and "<style" not in html
     twin = client.get(
         "/operations/TEST-OP/reports/daily", params={"date": "2025-05-15", "format": "json"}, headers=h

@@ -7,6 +7,7 @@ import time
 import httpx2
 import pytest
 
+from stopnet.web.assets import static_url
 from tests.pages import sign_in
 
 from .test_feed import post_case
@@ -72,8 +73,8 @@ def test_the_case_list_gains_new_rows_once_it_loads_live_js(world, live_server, 
     page.context.add_cookies([browser_cookie(base, world["de_officer"])])
     page.goto("/operations/TEST-OP/cases")
     page.wait_for_selector("#cases a:has-text('FR-BEFORE')")
-    if page.locator("script[src='/static/live.js']").count() == 0:
-        page.add_script_tag(url="/static/live.js")
+    if page.locator(f"script[src='{static_url('live.js')}']").count() == 0:
+        page.add_script_tag(url=static_url("live.js"))
     page.wait_for_selector("html[data-live=open]")
     page.evaluate("window.__notReloaded = true")
     post_case(base, world["fr_officer"], "FR-NEW-ROW")

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 CSP_WATCH = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", function (e) {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sourceFile || "") + ":" + e.lineNumber);
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sourceFile || "") + ":" + e.lineNumber + ":" + e.columnNumber + " " + (e.sample || ""));
 });
 """
 

@@ -30,8 +30,8 @@ from .schemas import PANELS, DashboardFilters, panel_attr
 
 router = APIRouter(include_in_schema=False)
 
-PLOTLY_JS = "/static/vendor/plotly-4.1.1-stopnet.min.js"
-PLOTLY_CSS = "/static/vendor/plotly-4.1.1.css"
+PLOTLY_JS = "vendor/plotly-4.1.1-stopnet.min.js"  # static files, given their hashed URL by the page
+PLOTLY_CSS = "vendor/plotly-4.1.1.css"
 TOPOJSON_URL = "/static/vendor/plotly-topojson/"
 #: Panels drawn as a chart (key figures are tiles).
 CHART_PANELS = tuple(p for p in PANELS if p != "key-figures")

@@ -5,6 +5,11 @@
  * blocks from swapped content). This file turns each into a Plotly figure, on page load and again after
  * htmx swaps in the filtered dashboard.
  * The world map's topojson comes from /static (config.topojsonURL): nothing is fetched from elsewhere.
+ * Every text of the data is escaped before plotly sees it (plotly reads <a>, <b>, ... in labels and hover
+ * texts as markup): a brand typed as <a href="//e.ex">x</a> shows as that text, never as a link. The
+ * hover texts use <br> only: plotly draws <b> with a style attribute, which CSP style-src 'self' refuses.
+ * The toolbar has no button that sends a chart anywhere (no "Share chart", no cloud link); it downloads
+ * a chart as PNG or SVG, made in the browser (CSP img-src allows blob: and data: for that).
  */
 (function () {
   "use strict";
@@ -22,10 +27,30 @@
     return (x === null || x === undefined) ? "–" : (x * 100).toFixed(1) + "%";
   }
 
-  /* long category names are shortened on the axis (the hover label and the table have them whole) */
+  /* plotly's pseudo-HTML reads tags and entities in every text: escape them so they show as typed
+     (with < escaped no tag can form; plotly decodes &amp; &lt; &gt; but not &quot;, so quotes stay) */
+  var ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  function escapeText(text) {
+    return String(text).replace(/[&<>]/g, function (c) { return ENTITIES[c]; });
+  }
+
+  /* every string of a panel's data, escaped (numbers, booleans and nulls as they are) */
+  function escapeData(value) {
+    if (typeof value === "string") { return escapeText(value); }
+    if (Array.isArray(value)) { return value.map(escapeData); }
+    if (value && typeof value === "object") {
+      var out = {};
+      Object.keys(value).forEach(function (k) { out[k] = escapeData(value[k]); });
+      return out;
+    }
+    return value;
+  }
+
+  /* long category names (escaped) are shortened on the axis, never inside an entity (the hover label
+     and the table have them whole) */
   function short(label, max) {
-    label = String(label);
-    return label.length > max ? label.slice(0, max - 1) + "…" : label;
+    var chars = String(label).match(/&[#a-z0-9]+;|[\s\S]/gi) || [];  /* an entity counts as one */
+    return chars.length > max ? chars.slice(0, max - 1).join("") + "…" : chars.join("");
   }
 
   function baseLayout(extra) {
@@ -79,7 +104,7 @@
     rows = rows.slice(0, opts.max || 25).reverse();
     var labels = rows.map(function (r) { return short(r.label, 30); });
     var hover = rows.map(function (r) {
-      var lines = ["<b>" + r.label + "</b>", "Seizures: " + fmt(r.seizures) + (r.share !== undefined ? " (" + pct(r.share) + ")" : "")];
+      var lines = [r.label, "Seizures: " + fmt(r.seizures) + (r.share !== undefined ? " (" + pct(r.share) + ")" : "")];
       if (r.cases !== null && r.cases !== undefined) { lines.push("Cases: " + fmt(r.cases)); }
       lines.push("Pieces: " + fmt(r.pieces), "Weight: " + fmt(r.weight_kg) + " kg");
       return lines.join("<br>");
@@ -150,7 +175,7 @@
           locations: rows.map(function (r) { return r.iso3; }),
           z: rows.map(function (r) { return r.seizures; }),
           text: rows.map(function (r) {
-            return "<b>" + r.label + "</b><br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
+            return r.label + "<br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
               "<br>Pieces: " + fmt(r.pieces);
           }),
           hoverinfo: "text", zmin: 0, zmax: most,
@@ -208,7 +233,7 @@
           y: rows.map(function (r) { return (r.flagged ? "▲ " : "") + short(r.label, 34) + " (" + r.dimension + ")"; }),
           marker: { color: rows.map(function (r) { return r.flagged ? "#c0392b" : MUTED; }) },
           hovertext: rows.map(function (r) {
-            return "<b>" + r.label + "</b> (" + r.dimension + ")<br>Seizures: " + fmt(r.before) + " before, " +
+            return r.label + " (" + r.dimension + ")<br>Seizures: " + fmt(r.before) + " before, " +
               fmt(r.after) + " recent<br>Share: " + pct(r.share_before) + " → " + pct(r.share_after) +
               "<br>Rate ratio: " + r.rate_ratio.toFixed(2) + "<br>p = " + r.p_value.toPrecision(2) +
               ", q = " + r.q_value.toPrecision(2);
@@ -226,21 +251,36 @@
     }
   };
 
+  /* Toolbar buttons that send a chart off the site, removed from every chart however plotly defaults */
+  var OFF_SITE_BUTTONS = ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"];
+  var NO_CLOUD = { showSendToCloud: false, showEditInChartStudio: false, showLink: false, plotlyServerURL: "" };
+
+  function svgButton(name) {
+    return {
+      name: "downloadSvg",
+      title: "Download plot as an SVG",
+      icon: window.Plotly.Icons.disk || window.Plotly.Icons.camera,
+      click: function (gd) { window.Plotly.downloadImage(gd, { format: "svg", filename: "stopnet-" + name }); }
+    };
+  }
+
   function drawPanel(chart, topojsonURL) {
     var name = chart.getAttribute("data-panel");
     if (!drawers[name] || typeof window.Plotly === "undefined") { return Promise.resolve(); }
     var figure;
     try {
-      figure = drawers[name](JSON.parse(chart.getAttribute("data-json")));
+      figure = drawers[name](escapeData(JSON.parse(chart.getAttribute("data-json"))));
     } catch (e) {
       chart.textContent = "This chart could not be drawn (" + e.message + "); the table below has the figures.";
       return Promise.resolve();
     }
     var config = {
       responsive: true, displaylogo: false, topojsonURL: topojsonURL,
-      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
-      toImageButtonOptions: { filename: "stopnet-" + name }
+      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"].concat(OFF_SITE_BUTTONS),
+      modeBarButtonsToAdd: [svgButton(name)],
+      toImageButtonOptions: { format: "png", filename: "stopnet-" + name }
     };
+    Object.keys(NO_CLOUD).forEach(function (k) { config[k] = NO_CLOUD[k]; });
     return window.Plotly.newPlot(chart, figure.traces, figure.layout, config).then(function () {
       if (figure.legend) { colourScale(chart, figure.legend); }
       chart.setAttribute("data-drawn", "true");
@@ -320,6 +360,7 @@
   }
 
   function start() {
+    if (typeof window.Plotly !== "undefined") { window.Plotly.setPlotConfig(NO_CLOUD); }
     document.addEventListener("change", function (ev) {
       var details = ev.target.closest ? ev.target.closest("details.multi") : null;
       if (details) { sayChosen(details); }
