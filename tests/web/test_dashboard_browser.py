@@ -216,6 +216,26 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     assert page.inner_text("details.multi[data-filter=region] .picked") == "East and Southern Africa"
     assert shown_figures(page) == expected_key_figures(db, world, "coordinator", region_code="ESA")
 
+    # clicking a bar filters the dashboard by it; the page links to the cases behind its figures
+    page.goto("/operations/TEST-OP/dashboard")
+    wait_drawn(page)
+    bar = page.locator("#chart-regions .bars path").first
+    bar.scroll_into_view_if_needed()
+    box = bar.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"region=[A-Z]+"))
+    wait_drawn(page)
+    region = re.search(r"region=([A-Z]+)", page.url).group(1)  # type: ignore[union-attr]
+    assert shown_figures(page) == expected_key_figures(db, world, "coordinator", region_code=region)
+    behind = page.get_attribute("#cases-behind", "href")
+    assert behind == f"/operations/TEST-OP/cases?region={region}"
+    page.click("#cases-behind")
+    page.wait_for_url(re.compile(r"/operations/TEST-OP/cases\?region="))
+    cases = expected_key_figures(db, world, "coordinator", region_code=region)["cases"]
+    assert page.inner_text("#count-total") == f"{cases:,}"
+
     # another viewer: a participating officer does not see the others' 'own' cases
     page.click("header button:has-text('Sign out')")
     page.wait_for_url(re.compile(r"/login"))

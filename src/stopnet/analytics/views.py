@@ -9,6 +9,7 @@ with the vendored plotly.js, from the JSON data blocks of the page (no inline sc
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Annotated, Literal
 from urllib.parse import urlencode
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from stopnet.core.errors import InvalidInput, NotFound
+from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
 from stopnet.reference import get_reference
 from stopnet.sharing import service as sharing_service
@@ -127,6 +129,29 @@ def filter_chips(filters: DashboardFilters) -> list[tuple[str, str]]:
     return chips
 
 
+def cases_behind(op: Operation, filters: DashboardFilters) -> str:
+    """The case list of the dashboard's filters (a relative period as its dates)."""
+    f = filters.for_period(op.starts_on, op.ends_on, dt.datetime.now(dt.UTC).date())
+    params = {k: v for k, v in f.active().items() if k in CASE_LIST_FILTERS}
+    if "is_ecommerce" in params:
+        params["is_ecommerce"] = "true" if f.is_ecommerce else "false"
+    return f"/operations/{op.code}/cases" + (f"?{urlencode(params)}" if params else "")
+
+
+CASE_LIST_FILTERS = frozenset(
+    {
+        "date_from",
+        "date_to",
+        "region",
+        "country",
+        "commodity_group",
+        "commodity_code",
+        "channel",
+        "is_ecommerce",
+    }
+)
+
+
 @router.get("/operations/{code}/dashboard")
 def dashboard_page(
     code: str,
@@ -156,6 +181,8 @@ def dashboard_page(
             "options": filter_options(),
             "filter_labels": MULTI_FILTERS,
             "chips": filter_chips(filters),
+            "cases_behind": cases_behind(op, filters),
+            "drill": True,
             "ref": get_reference(),
             "panels": CHART_PANELS,
             "titles": PANEL_TITLES,

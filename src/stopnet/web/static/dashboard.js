@@ -116,6 +116,7 @@
     return {
       traces: [{
         type: "bar", orientation: "h", x: rows.map(function (r) { return r.seizures; }), y: labels,
+        customdata: rows.map(function (r) { return r.code || ""; }),
         marker: { color: colours }, hovertext: hover, hoverinfo: "text", textposition: "none"
       }],
       layout: baseLayout({
@@ -173,6 +174,7 @@
         traces: [{
           type: "choropleth", locationmode: "ISO-3",
           locations: rows.map(function (r) { return r.iso3; }),
+          customdata: rows.map(function (r) { return r.code; }),
           z: rows.map(function (r) { return r.seizures; }),
           text: rows.map(function (r) {
             return r.label + "<br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
@@ -283,8 +285,38 @@
     Object.keys(NO_CLOUD).forEach(function (k) { config[k] = NO_CLOUD[k]; });
     return window.Plotly.newPlot(chart, figure.traces, figure.layout, config).then(function () {
       if (figure.legend) { colourScale(chart, figure.legend); }
+      if (DRILL[name]) {
+        chart.classList.add("drill");
+        chart.on("plotly_click", function (ev) {
+          var point = ev && ev.points && ev.points[0];
+          if (point && point.customdata) { drillDown(DRILL[name], String(point.customdata)); }
+        });
+      }
       chart.setAttribute("data-drawn", "true");
     });
+  }
+
+  /* Clicking a bar or a country filters the dashboard by it: the panel's filter of the form is set to that
+     one value and the form is sent (htmx swaps the dashboard in and pushes the URL). The swapped-in page
+     links to the cases behind its figures. */
+  var DRILL = {
+    regions: "region", countries: "country", commodities: "commodity_code", therapeutic: "commodity_code",
+    channels: "channel"
+  };
+
+  function drillDown(filter, code) {
+    var form = document.getElementById("dashboard-filters");
+    if (!form) { return; }
+    var boxes = form.querySelectorAll('input[type=checkbox][name="' + filter + '"]');
+    var found = false;
+    Array.prototype.forEach.call(boxes, function (box) {
+      box.checked = box.value === code;
+      found = found || box.checked;
+    });
+    if (!found) { return; }
+    var details = boxes[0].closest("details.multi");
+    if (details) { sayChosen(details); }
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
   }
 
   /* the map's colour scale, under the map: a CSS gradient from its lightest to its darkest colour */
