@@ -17,7 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import Organisation, Role
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, SESSION_ONLY, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf
 
 from . import policy, service
@@ -78,7 +78,7 @@ def _users_page(
     return render(request, "admin/users.html", ctx, json=out, principal=principal, status_code=status)
 
 
-@router.get("/admin/users")
+@router.get("/admin/users", dependencies=[SESSION_ONLY])
 def users_page(
     request: Request,
     db: DB,
@@ -92,7 +92,7 @@ def users_page(
     )
 
 
-@router.post("/admin/users")
+@router.post("/admin/users", dependencies=[SESSION_ONLY])
 def create_user(
     request: Request,
     db: DB,
@@ -161,14 +161,14 @@ def _fits(db: DB, org_id: int, role: Role) -> bool:
     return db.get_one(Organisation, org_id).kind in policy.ROLE_ORG_KINDS[role]
 
 
-@router.get("/admin/users/{user_id}")
+@router.get("/admin/users/{user_id}", dependencies=[SESSION_ONLY])
 def user_page(
     user_id: int, request: Request, db: DB, principal: CurrentPrincipal, done: str | None = None
 ) -> Response:
     return _user_page(request, db, principal, user_id, done=done)
 
 
-@router.post("/admin/users/{user_id}/role")
+@router.post("/admin/users/{user_id}/role", dependencies=[SESSION_ONLY])
 def change_role(
     user_id: int,
     request: Request,
@@ -183,7 +183,7 @@ def change_role(
     return RedirectResponse(f"/admin/users/{user_id}?done=role", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/active")
+@router.post("/admin/users/{user_id}/active", dependencies=[SESSION_ONLY])
 def set_active(
     user_id: int,
     request: Request,
@@ -199,7 +199,7 @@ def set_active(
     return RedirectResponse(f"/admin/users/{user_id}?done={done}", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/reset-password")
+@router.post("/admin/users/{user_id}/reset-password", dependencies=[SESSION_ONLY])
 def reset_password(
     user_id: int,
     request: Request,
@@ -218,7 +218,7 @@ def reset_password(
     return _user_page(request, db, principal, user_id, temporary_password=password)
 
 
-@router.post("/admin/users/{user_id}/reset-totp")
+@router.post("/admin/users/{user_id}/reset-totp", dependencies=[SESSION_ONLY])
 def reset_totp(
     user_id: int,
     request: Request,
@@ -265,7 +265,7 @@ def _tokens_page(
     return render(request, "admin/tokens.html", ctx, json=out, principal=principal, status_code=status)
 
 
-@router.get("/admin/tokens")
+@router.get("/admin/tokens", dependencies=[SESSION_ONLY])
 def tokens_page(
     request: Request,
     db: DB,
@@ -277,7 +277,7 @@ def tokens_page(
     return _tokens_page(request, db, principal, paging.page, paging.page_size, (org or "")[:32], done=done)
 
 
-@router.post("/admin/tokens")
+@router.post("/admin/tokens", dependencies=[SESSION_ONLY])
 def create_token(
     request: Request,
     db: DB,
@@ -313,7 +313,7 @@ def create_token(
     )
 
 
-@router.post("/admin/tokens/{token_id}/revoke")
+@router.post("/admin/tokens/{token_id}/revoke", dependencies=[SESSION_ONLY])
 def revoke_token(
     token_id: int,
     request: Request,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import ApiToken, Organisation, User
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, SESSION_ONLY, CurrentPrincipal
 
 from . import service
 from .schemas import (
@@ -57,7 +57,7 @@ def expiry(day: dt.date | None) -> dt.datetime | None:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
-@router.get("/users", response_model=UserPage)
+@router.get("/users", response_model=UserPage, dependencies=[SESSION_ONLY])
 def list_users(
     db: DB,
     principal: CurrentPrincipal,
@@ -70,7 +70,7 @@ def list_users(
     return UserPage(items=users_out(db, items), total=total, page=paging.page, page_size=paging.page_size)
 
 
-@router.post("/users", response_model=UserCreated, status_code=201)
+@router.post("/users", response_model=UserCreated, status_code=201, dependencies=[SESSION_ONLY])
 def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Create an account; its temporary password is returned once and must be changed at first sign-in."""
     user, password = service.admin_create_user(
@@ -83,12 +83,12 @@ def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> JSONRe
     )
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
+@router.get("/users/{user_id}", response_model=UserOut, dependencies=[SESSION_ONLY])
 def get_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     return user_out(db, service.get_user(db, principal, user_id))
 
 
-@router.post("/users/{user_id}/role", response_model=UserOut)
+@router.post("/users/{user_id}/role", response_model=UserOut, dependencies=[SESSION_ONLY])
 def change_role(user_id: int, body: RoleChange, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Change a user's role (platform administrators only; written to the audit trail)."""
     out = user_out(db, service.change_role(db, principal, user_id, body.role))
@@ -96,7 +96,7 @@ def change_role(user_id: int, body: RoleChange, db: DB, principal: CurrentPrinci
     return out
 
 
-@router.post("/users/{user_id}/deactivate", response_model=UserOut)
+@router.post("/users/{user_id}/deactivate", response_model=UserOut, dependencies=[SESSION_ONLY])
 def deactivate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Deactivate an account: its sessions end at once; its history stays."""
     out = user_out(db, service.set_active(db, principal, user_id, False))
@@ -104,14 +104,14 @@ def deactivate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOu
     return out
 
 
-@router.post("/users/{user_id}/activate", response_model=UserOut)
+@router.post("/users/{user_id}/activate", response_model=UserOut, dependencies=[SESSION_ONLY])
 def activate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     out = user_out(db, service.set_active(db, principal, user_id, True))
     db.commit()
     return out
 
 
-@router.post("/users/{user_id}/reset-password", response_model=PasswordResetOut)
+@router.post("/users/{user_id}/reset-password", response_model=PasswordResetOut, dependencies=[SESSION_ONLY])
 def reset_password(
     user_id: int, db: DB, principal: CurrentPrincipal, body: PasswordReset | None = None
 ) -> PasswordResetOut:
@@ -122,7 +122,7 @@ def reset_password(
     return out
 
 
-@router.post("/users/{user_id}/reset-totp", response_model=UserOut)
+@router.post("/users/{user_id}/reset-totp", response_model=UserOut, dependencies=[SESSION_ONLY])
 def reset_totp(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Turn off a user's two-step sign-in (a lost device); the user enrols again."""
     out = user_out(db, service.reset_totp(db, principal, user_id))
@@ -130,7 +130,7 @@ def reset_totp(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     return out
 
 
-@router.get("/tokens", response_model=TokenPage)
+@router.get("/tokens", response_model=TokenPage, dependencies=[SESSION_ONLY])
 def list_tokens(
     db: DB,
     principal: CurrentPrincipal,
@@ -144,7 +144,7 @@ def list_tokens(
     )
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201)
+@router.post("/tokens", response_model=TokenCreated, status_code=201, dependencies=[SESSION_ONLY])
 def create_token(body: TokenCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Create a token for an organisation's machine client; the secret is returned once."""
     token, raw = service.issue_token(
@@ -157,12 +157,12 @@ def create_token(body: TokenCreate, db: DB, principal: CurrentPrincipal) -> JSON
     )
 
 
-@router.get("/tokens/{token_id}", response_model=TokenOut)
+@router.get("/tokens/{token_id}", response_model=TokenOut, dependencies=[SESSION_ONLY])
 def get_token(token_id: int, db: DB, principal: CurrentPrincipal) -> TokenOut:
     return token_out(db, service.get_token(db, principal, token_id))
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=TokenOut)
+@router.post("/tokens/{token_id}/revoke", response_model=TokenOut, dependencies=[SESSION_ONLY])
 def revoke_token(token_id: int, db: DB, principal: CurrentPrincipal) -> TokenOut:
     """Revoke a token: it is refused from the next request on."""
     out = token_out(db, service.revoke_token(db, principal, token_id))

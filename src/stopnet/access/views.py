@@ -19,7 +19,7 @@ from markupsafe import Markup
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, InvalidInput, Unauthenticated
 from stopnet.db.models import Organisation, User
-from stopnet.web.deps import DB, CurrentPrincipal, MaybePrincipal
+from stopnet.web.deps import DB, PUBLIC, SESSION_ONLY, CurrentPrincipal, MaybePrincipal
 from stopnet.web.pages import render, require_csrf
 from stopnet.web.sessions import COOKIE, check_csrf, csrf_token, make_cookie
 
@@ -52,7 +52,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[PUBLIC])
 def login_page(request: Request, principal: MaybePrincipal, next: str | None = None) -> Response:
     if principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -79,7 +79,7 @@ def _too_many(response: Response, e: RateLimited) -> Response:
     return response
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PUBLIC])
 def login(
     request: Request,
     db: DB,
@@ -174,7 +174,7 @@ def _step_page(
     )
 
 
-@router.get("/login/code")
+@router.get("/login/code", dependencies=[PUBLIC])
 def second_factor_page(request: Request, db: DB, next: str | None = None) -> Response:
     found = _pending(request, db, "totp")
     if found is None:
@@ -182,7 +182,7 @@ def second_factor_page(request: Request, db: DB, next: str | None = None) -> Res
     return _step_page(request, "account/second_factor.html", found[1], next or "/", error=None)
 
 
-@router.post("/login/code")
+@router.post("/login/code", dependencies=[PUBLIC])
 def second_factor(
     request: Request,
     db: DB,
@@ -213,7 +213,7 @@ def second_factor(
     return _after_step(request, db, user, stage, factor, next)
 
 
-@router.get("/login/new-password")
+@router.get("/login/new-password", dependencies=[PUBLIC])
 def new_password_page(request: Request, db: DB, next: str | None = None) -> Response:
     found = _pending(request, db, "password")
     if found is None:
@@ -221,7 +221,7 @@ def new_password_page(request: Request, db: DB, next: str | None = None) -> Resp
     return _step_page(request, "account/new_password.html", found[1], next or "/", errors={})
 
 
-@router.post("/login/new-password")
+@router.post("/login/new-password", dependencies=[PUBLIC])
 def new_password(
     request: Request,
     db: DB,
@@ -248,7 +248,7 @@ def new_password(
     return _after_step(request, db, user, None, "password_change", next)
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[SESSION_ONLY])
 def logout(
     request: Request,
     db: DB,
@@ -311,7 +311,7 @@ def _fields(e: InvalidInput) -> dict[str, str]:
     return {f.field: f.message for f in e.errors}
 
 
-@router.get("/account")
+@router.get("/account", dependencies=[SESSION_ONLY])
 def account_page(request: Request, db: DB, principal: CurrentPrincipal, done: str | None = None) -> Response:
     return _account_page(request, db, principal, done=done)
 
@@ -321,7 +321,7 @@ def _limit_account_form(request: Request, principal: Principal) -> None:
     sign_in_limits(request.app).check(client_ip(request), principal.label)
 
 
-@router.post("/account/password")
+@router.post("/account/password", dependencies=[SESSION_ONLY])
 def change_password(
     request: Request,
     db: DB,
@@ -345,7 +345,7 @@ def change_password(
     return response
 
 
-@router.post("/account/sign-out-everywhere")
+@router.post("/account/sign-out-everywhere", dependencies=[SESSION_ONLY])
 def sign_out_everywhere(
     request: Request,
     db: DB,
@@ -360,7 +360,7 @@ def sign_out_everywhere(
     return response
 
 
-@router.get("/account/totp")
+@router.get("/account/totp", dependencies=[SESSION_ONLY])
 def totp_page(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     user = service.session_user(db, principal)
     if user.totp_enabled:
@@ -390,7 +390,7 @@ def _totp_page(
     return render(request, "account/totp.html", ctx, json=enrolment, principal=principal, status_code=status)
 
 
-@router.post("/account/totp")
+@router.post("/account/totp", dependencies=[SESSION_ONLY])
 def enable_totp(
     request: Request,
     db: DB,
@@ -423,7 +423,7 @@ def _recovery_codes_page(request: Request, principal: Principal, codes: list[str
     )
 
 
-@router.post("/account/totp/disable")
+@router.post("/account/totp/disable", dependencies=[SESSION_ONLY])
 def disable_totp(
     request: Request,
     db: DB,
@@ -446,7 +446,7 @@ def disable_totp(
     return RedirectResponse("/account?done=totp-off", status_code=303)
 
 
-@router.post("/account/recovery-codes")
+@router.post("/account/recovery-codes", dependencies=[SESSION_ONLY])
 def new_recovery_codes(
     request: Request,
     db: DB,

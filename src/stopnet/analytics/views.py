@@ -19,7 +19,7 @@ from stopnet.core.errors import InvalidInput, NotFound
 from stopnet.operations.service import get_operation
 from stopnet.reference import get_reference
 from stopnet.sharing import service as sharing_service
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 from stopnet.web.templating import templates
 
@@ -74,7 +74,7 @@ def _query_without(request: Request, *drop: str) -> str:
     return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in drop and v != ""])
 
 
-@router.get("/operations/{code}/dashboard")
+@router.get("/operations/{code}/dashboard", dependencies=[READ])
 def dashboard_page(
     code: str,
     request: Request,
@@ -111,7 +111,7 @@ def dashboard_page(
     )
 
 
-@router.get("/operations/{code}/dashboard/{panel}")
+@router.get("/operations/{code}/dashboard/{panel}", dependencies=[READ])
 def panel_fragment(
     code: str,
     panel: str,

@@ -300,6 +300,7 @@ def get_case(session: Session, principal: Principal, case_id: int) -> Case:
 
 
 def case_history(session: Session, principal: Principal, case_id: int) -> list[CaseVersionOut]:
+    policy.require_read(principal)
     case = _load_case(session, case_id)
     _require_visible(session, principal, case)
     rows = session.execute(
@@ -382,6 +383,7 @@ def visible_cases(
 def list_cases(
     session: Session, principal: Principal, op: Operation, filters: CaseFilters, page: int, page_size: int
 ) -> tuple[Sequence[Case], int]:
+    policy.require_read(principal)
     stmt = visible_cases(session, principal, op, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     items = session.scalars(
