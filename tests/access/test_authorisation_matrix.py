@@ -11,7 +11,7 @@ record: a case of one's own administration, a case of another administration res
   422 for the state or the body, which are decided after the permission).
 
 Roles act as signed-in people (a session cookie and, on forms, its CSRF token), as in a browser; the API
-accepts the same session. The roles are played by the users of tests/conftest.py's world: the contact
+accepts the same session (a change with its CSRF token in ``X-CSRF-Token``). The roles are played by the users of tests/conftest.py's world: the contact
 point and the officer belong to FR-CUS, the analyst to RILO Western Europe (region EUR, as France).
 The permissions are those of docs/permissions.md and docs/rights-holders.md.
 """
@@ -668,6 +668,8 @@ def exercise(client: TestClient, engine: Engine, aw: AuthzWorld, key: str, targe
         kwargs = {"data": {"expected_version": str(case_version(aw, TARGETS[target]["case_id"]))}}
     if method in WRITE_METHODS and is_page:
         kwargs["data"] = {**kwargs.get("data", {}), "csrf_token": csrf_for(client, cookie)}
+    elif method in WRITE_METHODS:
+        headers["X-CSRF-Token"] = csrf_for(client, cookie)  # as a script of this site's pages
     if key == "GET /api/v1/operations/{code}/feed":
         # the stream ends by itself (feed_stream_seconds=0 below); only the status is judged
         with client.stream(method, path, headers=headers) as r:

@@ -1,7 +1,8 @@
 """REST API of accounts and API tokens (``/api/v1/users``, ``/api/v1/tokens``).
 
-Managed by people signed in (the session cookie, SameSite=Lax; bodies must be ``application/json``):
-an API token never manages accounts or tokens, so a leaked machine token cannot make itself more.
+Managed by people signed in (the session cookie; a change must come from this site: its ``Origin`` or
+the ``X-CSRF-Token`` header, web/deps.require_same_site): an API token never manages accounts or tokens,
+so a leaked machine token cannot make itself more.
 Platform administrators manage every organisation; a national contact point the officers and the API
 tokens of its own administration (docs/permissions.md).
 """

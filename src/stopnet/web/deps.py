@@ -23,7 +23,7 @@ from stopnet.config import Settings
 from stopnet.core.errors import Forbidden, Unauthenticated
 from stopnet.db.models import Organisation, User
 
-from .sessions import COOKIE, read_cookie
+from .sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, read_cookie, same_site_write
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -60,9 +60,12 @@ def optional_principal(request: Request, db: DB) -> Principal | None:
         access.check_token(principal)
         return principal
     settings: Settings = request.app.state.settings
-    data = read_cookie(request.app.state.secret, request.cookies.get(COOKIE), settings.session_hours * 3600)
+    cookie = request.cookies.get(COOKIE)
+    data = read_cookie(request.app.state.secret, cookie, settings.session_hours * 3600)
     if data is None:
         return None
+    if cookie and request.method not in SAFE_METHODS and request.url.path.startswith("/api/"):
+        require_same_site(request, cookie)
     user = db.get(User, data.user_id)
     if user is None or not user.is_active or user.session_epoch != data.epoch:
         return None
@@ -70,6 +73,20 @@ def optional_principal(request: Request, db: DB) -> Principal | None:
     if not org.is_active:
         return None
     return principal_for(user, org)
+
+
+def require_same_site(request: Request, cookie: str) -> None:
+    """An API call that changes state with the session cookie (whatever its body, or none) must prove
+    it comes from this site: the page forms prove it with their ``csrf_token`` field (web/pages)."""
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    origin = request.headers.get("origin")
+    if not same_site_write(request.app.state.secret, cookie, origin, own, request.headers.get(CSRF_HEADER)):
+        if origin is not None:
+            raise Forbidden(f"refused: this change was sent from another site ({origin[:100]})")
+        raise Forbidden(
+            "refused: a change made with the session cookie needs the X-CSRF-Token header "
+            "(the csrf_token of this site's pages) or this site's Origin; machine clients use an API token"
+        )
 
 
 def require_principal(principal: Principal | None) -> Principal:
