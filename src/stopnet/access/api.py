@@ -48,7 +48,8 @@ def users_out(db: Session, users: Sequence[User]) -> list[UserOut]:
 
 
 def token_out(db: Session, token: ApiToken) -> TokenOut:
-    return TokenOut.of(token, db.get_one(Organisation, token.org_id))
+    owner = db.get(User, token.user_id) if token.user_id is not None else None
+    return TokenOut.of(token, db.get_one(Organisation, token.org_id), owner.email if owner else None)
 
 
 def expiry(day: dt.date | None) -> dt.datetime | None:

@@ -251,6 +251,10 @@ def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | No
     org = session.get_one(Organisation, token.org_id)
     if not org.is_active:
         raise Unauthenticated("organisation disabled")
+    if token.user_id is not None:
+        owner = session.get(User, token.user_id)
+        if owner is None or not owner.is_active:
+            raise Unauthenticated("this API token's account is deactivated")
     if limiter is not None:
         limiter.check(f"token:{token.token_hash}", "requests with this API token")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
@@ -583,12 +587,26 @@ def set_active(session: Session, principal: Principal, user_id: int, active: boo
     if not active and user.role is Role.ADMIN:
         _keep_an_admin(session, user)
     user.is_active = active
-    if not active:
-        user.session_epoch += 1
     action = "user.activate" if active else "user.deactivate"
     record(session, principal, action, "user", user.id, {"email": user.email})
+    if not active:
+        user.session_epoch += 1
+        _revoke_tokens_of(session, principal, user)
     session.flush()
     return user
+
+
+def _revoke_tokens_of(session: Session, principal: Principal, user: User) -> None:
+    """A deactivated account's API tokens stop for good (reactivating the account does not revive them):
+    a token made by a person acts for that person, whose actions it is written under."""
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    now = utcnow()
+    for token in tokens:
+        token.revoked_at = now
+        details = {"prefix": token.prefix, "name": token.name, "reason": "account deactivated"}
+        record(session, principal, "token.revoke", "api_token", token.id, details)
 
 
 def reset_password(
