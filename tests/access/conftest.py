@@ -85,6 +85,7 @@ def enrol(client: TestClient) -> tuple[pyotp.TOTP, list[str]]:
         data={
             "enrolment_token": enrolment["enrolment_token"],
             "code": authenticator.now(),
+            "password": PASSWORD,
             "csrf_token": page_csrf(client),
         },
         headers=JSON,

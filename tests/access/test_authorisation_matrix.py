@@ -38,7 +38,7 @@ from stopnet.db.models import Role
 from stopnet.simulate import seed
 from stopnet.web.app import create_app
 from stopnet.web.sessions import COOKIE
-from tests.conftest import _empty_all, case_payload
+from tests.conftest import PASSWORD, _empty_all, case_payload
 
 from .authz_world import (
     HTML,
@@ -209,6 +209,7 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "POST /admin/tokens/{token_id}/revoke": ONE_ACCOUNT,
     "GET /account": one(SIGNED_IN),
     "POST /account/password": one(SIGNED_IN),
+    "POST /account/email": one(SIGNED_IN),
     "GET /account/totp": one(SIGNED_IN),
     "POST /account/totp": one(SIGNED_IN),
     "POST /account/totp/disable": one(SIGNED_IN),
@@ -499,7 +500,13 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     "POST /api/v1/users/{user_id}/role": lambda aw: {"json": {"role": "officer"}},
     "POST /api/v1/users/{user_id}/reset-password": lambda aw: {"json": {}},
     "POST /api/v1/tokens": lambda aw: {
-        "json": {"org": "FR-CUS", "name": "matrix token", "role": "officer", "scopes": ["cases:read"]}
+        "json": {
+            "org": "FR-CUS",
+            "name": "matrix token",
+            "role": "officer",
+            "scopes": ["cases:read"],
+            "password": PASSWORD,
+        }
     },
     "POST /api/v1/operations/{code}/attachments": lambda aw: {"files": {"file": ("x.png", PNG, "image/png")}},
     "POST /api/v1/operations/{code}/alerts": lambda aw: {"json": {"kind": "other", "title": "Matrix alert"}},
@@ -597,6 +604,7 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
         "data": {"current_password": "wrong", "new_password": "x" * 20, "new_password_confirm": "x" * 20}
     },
     "POST /account/totp": lambda aw: {"data": {"enrolment_token": "bogus", "code": "000000"}},
+    "POST /account/email": lambda aw: {"data": {"new_email": "matrix@example.test", "password": "wrong"}},
     "POST /account/totp/disable": lambda aw: {"data": {"password": "wrong", "code": "000000"}},
     "POST /account/recovery-codes": lambda aw: {"data": {"password": "wrong"}},
     "POST /admin/users": lambda aw: {
@@ -605,7 +613,13 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     "POST /admin/users/{user_id}/role": lambda aw: {"data": {"role": "officer"}},
     "POST /admin/users/{user_id}/active": lambda aw: {"data": {"active": "true"}},
     "POST /admin/tokens": lambda aw: {
-        "data": {"org": "FR-CUS", "name": "matrix page token", "role": "officer", "scopes": ["cases:read"]}
+        "data": {
+            "org": "FR-CUS",
+            "name": "matrix page token",
+            "role": "officer",
+            "scopes": ["cases:read"],
+            "password": PASSWORD,
+        }
     },
     "POST /operations/{code}/cases/new": lambda aw: {"data": _case_form("MATRIX-PAGE")},
     "POST /cases/{case_id}/correct": lambda aw: {

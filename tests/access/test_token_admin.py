@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from stopnet.db.models import ApiToken, AuditEntry
 from tests.access.conftest import HTML, JSON, csrf_from, page_csrf
+from tests.conftest import PASSWORD
 
 TOKENS = "/api/v1/tokens"
 CASES = "/api/v1/operations/TEST-OP/cases"
@@ -16,7 +17,10 @@ CASES = "/api/v1/operations/TEST-OP/cases"
 
 def test_create_list_and_revoke_through_the_api(client, world, signed_in, db):
     signed_in(world["fr_ncp"])
-    r = client.post(TOKENS, json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"]})
+    r = client.post(
+        TOKENS,
+        json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"], "password": PASSWORD},
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     secret = created["secret"]
@@ -52,7 +56,7 @@ def test_create_list_and_revoke_through_the_api(client, world, signed_in, db):
 
 def test_rules_of_a_new_token(client, world, signed_in):
     signed_in(world["fr_ncp"])
-    base = {"org": "FR-CUS", "name": "x", "scopes": ["cases:read"]}
+    base = {"org": "FR-CUS", "name": "x", "scopes": ["cases:read"], "password": PASSWORD}
     assert client.post(TOKENS, json={**base, "org": "DE-CUS"}).status_code == 403
     assert client.post(TOKENS, json={**base, "role": "admin"}).status_code == 403
     assert client.post(TOKENS, json={**base, "scopes": ["everything"]}).status_code == 422
@@ -88,6 +92,7 @@ def test_token_pages_create_show_once_and_revoke(client, world, signed_in, db):
             "name": "customs system",
             "role": "officer",
             "scopes": ["cases:read", "cases:write"],
+            "password": PASSWORD,
             "csrf_token": csrf_from(page.text),
         },
         headers=HTML,
@@ -102,7 +107,13 @@ def test_token_pages_create_show_once_and_revoke(client, world, signed_in, db):
     assert token.scopes == "cases:read cases:write"
     no_scope = client.post(
         "/admin/tokens",
-        data={"org": "FR-CUS", "name": "n", "role": "officer", "csrf_token": csrf_from(listing.text)},
+        data={
+            "org": "FR-CUS",
+            "name": "n",
+            "role": "officer",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(listing.text),
+        },
         headers=HTML,
     )
     assert no_scope.status_code == 422 and 'id="scopes-error"' in no_scope.text
@@ -142,7 +153,10 @@ def test_the_tokens_of_a_deactivated_account_stop_for_good(client, world, signed
     from stopnet.db.models import Organisation, Role, User
 
     signed_in(world["fr_ncp"])
-    made = client.post(TOKENS, json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"]})
+    made = client.post(
+        TOKENS,
+        json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"], "password": PASSWORD},
+    )
     assert made.status_code == 201, made.text
     token, secret = made.json()["token"], made.json()["secret"]
     assert token["created_by"] == world["fr_ncp"].email

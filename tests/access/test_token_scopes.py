@@ -58,6 +58,7 @@ SESSION_ROUTES = (
     "GET /cases/{case_id}/correct",
     "GET /operations/{code}/cases/new",
     "GET /account",
+    "POST /account/email",
     "POST /account/password",
     "POST /account/recovery-codes",
     "POST /account/sign-out-everywhere",

@@ -23,6 +23,7 @@ from stopnet.web.pages import render, require_csrf
 from . import policy, service
 from .api import expiry, token_out, user_out, users_out
 from .principal import Principal
+from .ratelimit import RateLimited, limit_password_check
 from .schemas import PasswordResetOut, TokenCreated, TokenPage, UserCreated, UserPage
 
 router = APIRouter(include_in_schema=False)
@@ -287,6 +288,7 @@ def create_token(
     role: Annotated[str, Form(max_length=24)],
     scopes: Annotated[list[str] | None, Form()] = None,
     expires_on: Annotated[str, Form(max_length=10)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     require_csrf(request, csrf_token)
@@ -300,9 +302,15 @@ def create_token(
                 day = dt.date.fromisoformat(expires_on)
             except ValueError:
                 raise InvalidInput([FieldError("expires_on", "not a date")]) from None
+        limit_password_check(request, principal.label)
         token, raw = service.issue_token(
-            db, principal, org, name, _role(role), frozenset(scopes), expiry(day)
+            db, principal, org, name, _role(role), frozenset(scopes), password, expiry(day)
         )
+    except RateLimited as e:
+        page = _tokens_page(request, db, principal, 1, 50, None, form=form, errors={"password": e.message})
+        page.status_code = 429
+        page.headers["Retry-After"] = str(e.retry_after)
+        return page
     except InvalidInput as e:
         errors = {f.field: f.message for f in e.errors}
         return _tokens_page(request, db, principal, 1, 50, None, form=form, errors=errors, status=422)

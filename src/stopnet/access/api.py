@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -21,7 +21,8 @@ from stopnet.core.pagination import PagingDep
 from stopnet.db.models import ApiToken, Organisation, User
 from stopnet.web.deps import DB, SESSION_ONLY, CurrentPrincipal
 
-from . import service
+from . import policy, service
+from .ratelimit import limit_password_check
 from .schemas import (
     PasswordReset,
     PasswordResetOut,
@@ -147,10 +148,20 @@ def list_tokens(
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201, dependencies=[SESSION_ONLY])
-def create_token(body: TokenCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
-    """Create a token for an organisation's machine client; the secret is returned once."""
+def create_token(body: TokenCreate, request: Request, db: DB, principal: CurrentPrincipal) -> JSONResponse:
+    """Create a token for an organisation's machine client (your password is asked again); the secret is
+    returned once. The token acts for you, and is revoked if your account is deactivated."""
+    policy.require_token_admin(principal)  # refused before the password is checked (and counted)
+    limit_password_check(request, principal.label)
     token, raw = service.issue_token(
-        db, principal, body.org, body.name, body.role, frozenset(body.scopes), expiry(body.expires_on)
+        db,
+        principal,
+        body.org,
+        body.name,
+        body.role,
+        frozenset(body.scopes),
+        body.password,
+        expiry(body.expires_on),
     )
     out = TokenCreated(token=token_out(db, token), secret=raw)
     db.commit()

@@ -136,6 +136,7 @@ class TokenCreate(BaseModel):
     role: Role = Role.OFFICER
     scopes: list[str] = Field(min_length=1, max_length=10)
     expires_on: dt.date | None = Field(default=None, description="Last day the token works (UTC).")
+    password: str = Field(default="", max_length=1024, description="Your password, asked again.")
 
 
 class TokenCreated(BaseModel):
