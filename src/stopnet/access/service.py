@@ -244,17 +244,22 @@ LAST_USE_RECORDED = "stopnet.last_use_recorded"
 def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | None = None) -> Principal:
     """The principal of an API token, rate limited by ``limiter`` when given (the web app passes its
     per-token limiter, :func:`.ratelimit.token_limiter`: HTTP 429)."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    found = session.execute(
+        select(ApiToken, User.is_active)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash_token(raw))
+    ).one_or_none()
     now = utcnow()
-    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at < now):
+    if found is None:
         raise Unauthenticated("invalid or revoked API token")
+    token, owner_active = found
+    if token.revoked_at is not None or (token.expires_at and token.expires_at < now):
+        raise Unauthenticated("invalid or revoked API token")
+    if token.user_id is not None and not owner_active:  # the account it acts for is deactivated
+        raise Unauthenticated("this API token's account is deactivated")
     org = session.get_one(Organisation, token.org_id)
     if not org.is_active:
         raise Unauthenticated("organisation disabled")
-    if token.user_id is not None:
-        owner = session.get(User, token.user_id)
-        if owner is None or not owner.is_active:
-            raise Unauthenticated("this API token's account is deactivated")
     if limiter is not None:
         limiter.check(f"token:{token.token_hash}", "requests with this API token")
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
