@@ -1,4 +1,5 @@
-"""Typed FastAPI dependencies: the database session, the acting principal and each route's declared access.
+"""Typed FastAPI dependencies: the database session, the acting principal (with the same-site check of
+API changes made with the session cookie) and each route's declared access for API tokens.
 
 FastAPI runs a plain ``def`` dependency in its thread pool, one hand-over each (two for a generator).
 Dependencies that do no blocking work are therefore ``async def``: the settings, the principal check,
