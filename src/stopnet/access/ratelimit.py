@@ -112,6 +112,13 @@ TOKEN_REQUESTS = (1200, 60.0)  # 1,200 requests a minute for one API token (20 a
 _state_lock = threading.Lock()
 
 
+def limit_password_check(request: Any, account: str) -> None:
+    """A form or API call that checks the password again counts against the sign-in limits (the client
+    address, and the account), as a sign-in does."""
+    ip = request.client.host if request.client else "unknown"
+    sign_in_limits(request.app).check(ip, account)
+
+
 def sign_in_limits(app: Any) -> SignInLimits:
     """The application's sign-in limiters, made on first use and kept in ``app.state``."""
     limits: SignInLimits | None = getattr(app.state, "sign_in_limits", None)

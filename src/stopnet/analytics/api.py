@@ -18,7 +18,7 @@ from starlette.datastructures import QueryParams
 
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, CurrentPrincipal
 
 from . import service
 from .schemas import (
@@ -110,6 +110,7 @@ def csv_response(name: str, code: str, model: BaseModel, headers: dict[str, str]
     "/operations/{code}/dashboard",
     response_model=Dashboard,
     summary="Every panel of an operation's dashboard",
+    dependencies=[READ],
 )
 def get_dashboard(
     code: str,
@@ -188,4 +189,5 @@ for _name in PANELS:
         response_model=PANEL_MODELS[_name],
         summary=PANEL_TITLES[_name],
         responses={200: {"content": {"text/csv": {}}}},
+        dependencies=[READ],
     )

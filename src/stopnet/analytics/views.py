@@ -22,7 +22,7 @@ from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
 from stopnet.reference import get_reference
 from stopnet.sharing import service as sharing_service
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 from stopnet.web.templating import templates
 
@@ -152,7 +152,7 @@ CASE_LIST_FILTERS = frozenset(
 )
 
 
-@router.get("/operations/{code}/dashboard")
+@router.get("/operations/{code}/dashboard", dependencies=[READ])
 def dashboard_page(
     code: str,
     request: Request,
@@ -195,7 +195,7 @@ def dashboard_page(
     )
 
 
-@router.get("/operations/{code}/dashboard/{panel}")
+@router.get("/operations/{code}/dashboard/{panel}", dependencies=[READ])
 def panel_fragment(
     code: str,
     panel: str,

@@ -21,7 +21,7 @@ from stopnet.access.principal import Principal
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import AuditEntry, Organisation
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -138,7 +138,7 @@ def audit_filters(
     return AuditFilters.model_validate(values)
 
 
-@router.get("/audit", response_model=AuditPage)
+@router.get("/audit", response_model=AuditPage, dependencies=[AUDIT])
 def list_audit(
     filters: Annotated[AuditFilters, Depends(audit_filters)],
     paging: PagingDep,

@@ -465,6 +465,7 @@ def list_cases(
     page_size: int,
     sort: str | None = None,
 ) -> tuple[Sequence[Case], int]:
+    policy.require_read(principal)
     key, descending = parse_sort(sort)
     stmt = visible_cases(session, principal, op, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0

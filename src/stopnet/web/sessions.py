@@ -1,7 +1,9 @@
 """Signed session cookies and CSRF tokens (HMAC-SHA256, stdlib only).
 
 The cookie carries ``user_id.epoch.issued_at.signature``; bumping the user's ``session_epoch`` signs them
-out everywhere. The CSRF token of a form is an HMAC of the session cookie, so it is bound to the session.
+out everywhere. The CSRF token of a form is an HMAC of the session cookie, so it is bound to the session;
+an API call that changes state with the cookie sends it as ``X-CSRF-Token``, or comes from this site's
+``Origin`` (:func:`same_site_write`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from stopnet.config import Settings
 from stopnet.core.keys import installation_secret
 
 COOKIE = "stopnet_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def secret_key(settings: Settings) -> bytes:
@@ -59,3 +63,14 @@ def csrf_token(key: bytes, cookie: str) -> str:
 
 def check_csrf(key: bytes, cookie: str | None, token: str | None) -> bool:
     return bool(cookie and token and hmac.compare_digest(csrf_token(key, cookie), token))
+
+
+def same_site_write(key: bytes, cookie: str, origin: str | None, own_origin: str, token: str | None) -> bool:
+    """May a request that changes state on the strength of the session ``cookie`` go ahead?
+
+    A foreign ``Origin`` (another site, or ``null``) never; this site's own ``Origin`` (sent by browsers
+    with every POST, PUT, PATCH and DELETE) or the session's CSRF token in ``X-CSRF-Token`` is needed.
+    """
+    if origin is not None:
+        return origin.rstrip("/").lower() == own_origin.lower()
+    return check_csrf(key, cookie, token)
