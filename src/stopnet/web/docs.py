@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
-from .deps import MaybePrincipal
+from .deps import PUBLIC, MaybePrincipal
 from .pages import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,14 +25,14 @@ REDOC_CSP = (
 )
 
 
-@router.get("/docs")
+@router.get("/docs", dependencies=[PUBLIC])
 def swagger_ui(request: Request, principal: MaybePrincipal) -> Response:
     return render(
         request, "apidocs/swagger.html", {"openapi_url": request.app.openapi_url}, principal=principal
     )
 
 
-@router.get("/redoc")
+@router.get("/redoc", dependencies=[PUBLIC])
 def redoc(request: Request, principal: MaybePrincipal) -> Response:
     response = render(
         request, "apidocs/redoc.html", {"openapi_url": request.app.openapi_url}, principal=principal
@@ -41,6 +41,6 @@ def redoc(request: Request, principal: MaybePrincipal) -> Response:
     return response
 
 
-@router.get("/api/docs")
+@router.get("/api/docs", dependencies=[PUBLIC])
 def old_swagger_address() -> RedirectResponse:
     return RedirectResponse("/docs", status_code=308)
