@@ -23,6 +23,7 @@ from stopnet.web.pages import render, require_csrf, wants_json
 from stopnet.web.uploads import read_upload
 
 from . import importer, service
+from .api import annotated_response
 from .forms import (
     MAX_LINES,
     SEIZURE_FORM_FIELDS,
@@ -369,6 +370,37 @@ def _import_page_error(request: Request, code: str, principal: CurrentPrincipal,
             "columns": importer.COLUMNS,
         }
         return render(request, "import.html", ctx, principal=principal, status_code=422)
+    finally:
+        session.close()
+
+
+@router.post("/operations/{code}/import/annotated")
+async def import_annotated(
+    code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
+) -> Response:
+    """Check the file only, and download it with a problem column (nothing is imported)."""
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf_token", "")))
+    try:
+        data = await read_upload(file, settings.max_upload_bytes)
+    except InvalidInput as e:
+        return await run_in_threadpool(_import_page_error, request, code, principal, e)
+    return await run_in_threadpool(_annotate_sync, request, code, file.filename or "upload", data, principal)
+
+
+def _annotate_sync(
+    request: Request, code: str, filename: str, data: bytes, principal: CurrentPrincipal
+) -> Response:
+    session = request.app.state.sessionmaker()
+    try:
+        op = operations.get_operation(session, principal, code)
+        try:
+            out = importer.annotate(session, principal, op, filename, data, request.app.state.settings)
+        except InvalidInput as e:
+            session.rollback()
+            return _import_page_error(request, code, principal, e)
+        session.rollback()
+        return annotated_response(out)
     finally:
         session.close()
 

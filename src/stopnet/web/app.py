@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from stopnet import __version__
 from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
+from stopnet.core.validation import FieldHint, field_errors
 from stopnet.db.engine import make_engine, make_sessionmaker
 
 from . import openapi
@@ -82,6 +83,13 @@ class SecurityHeaders:
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _field_hints() -> dict[str, FieldHint]:
+    """The labels, expectations and examples of the request fields, by field name."""
+    from stopnet.reporting.schemas import FIELD_HINTS
+
+    return FIELD_HINTS
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -216,10 +224,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            FieldError(_field_name(tuple(e["loc"])), str(e["msg"]).removeprefix("Value error, "))
-            for e in exc.errors()
-        ]
+        errors = field_errors(exc.errors(), _field_hints(), name=_field_name)
         return JSONResponse(InvalidInput(errors, "the request is invalid").to_dict(), status_code=422)
 
     @app.exception_handler(OverflowError)
