@@ -63,6 +63,14 @@ _CODES: dict[str, str] = {
     "enum": "not_allowed",
     "literal_error": "not_allowed",
     "extra_forbidden": "unknown_field",
+    "model_type": "wrong_type",
+    "model_attributes_type": "wrong_type",
+    "dict_type": "wrong_type",
+    "list_type": "wrong_type",
+    "tuple_type": "wrong_type",
+    "set_type": "wrong_type",
+    "string_type": "wrong_type",
+    "json_invalid": "not_json",
     "value_error": "invalid",
     "assertion_error": "invalid",
 }
@@ -108,7 +116,7 @@ def describe(err: Mapping[str, Any], hint: FieldHint) -> tuple[str, str]:
     code = kind if kind in _OURS else _CODES.get(kind, "invalid")
     raw = err.get("input")
     typed = _typed(err)
-    shown = _shown(typed) if typed is not None else "this value"
+    shown = _shown(typed) if typed is not None else "what was sent"
     wanted = _wanted(hint)
     tail = f"; {wanted}" if wanted else ""
     if kind == "missing":
@@ -150,13 +158,19 @@ def describe(err: Mapping[str, Any], hint: FieldHint) -> tuple[str, str]:
         bound = ctx.get("le", ctx.get("lt"))
         text = f"{shown} is too large" + (f"; at most {bound}" if bound is not None else "")
     elif code == "not_a_date":
-        text = f"{shown} is not a date; write {(hint.example and 'YYYY-MM-DD, e.g. ' + hint.example) or _DATE}"
+        text = (
+            f"{shown} is not a date; write {(hint.example and 'YYYY-MM-DD, e.g. ' + hint.example) or _DATE}"
+        )
     elif code == "not_yes_no":
         text = f"{shown} is not yes or no"
     elif code == "not_allowed":
         text = f"{shown} is not one of {ctx.get('expected')}"
     elif kind == "extra_forbidden":
         text = "is not a field of this form or request"
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        text = "give an object of named fields (a JSON object)"
+    elif kind in ("list_type", "tuple_type", "set_type"):
+        text = f"{shown} is not a list{tail}"
     elif kind in ("value_error", "assertion_error"):
         text = str(ctx.get("error", "")) or f"{shown} is not accepted{tail}"
     elif kind in _OURS:

@@ -66,6 +66,21 @@ FIELD_HINTS = {
     "submit": FieldHint("Submit", "true or false", "true"),
 }
 
+#: The filters of case lists (page, API and exports).
+FILTER_HINTS = {
+    "status": FieldHint("Status", "draft, submitted or validated", "submitted"),
+    "reporting_org": FieldHint("Reporting administration", "an administration's code", "FR-DGDDI"),
+    "country": FieldHint("Country", "an ISO 3166 alpha-2 code", "FR"),
+    "region": FieldHint("Region", "a region code", "EU"),
+    "commodity_code": FieldHint("Commodity", "a commodity code", "MED-NERV"),
+    "commodity_group": FieldHint("Commodity group", "a commodity group code", "MED"),
+    "channel": FieldHint("Channel", "a channel code", "EXPRESS"),
+    "is_ecommerce": FieldHint("Ordered online", "yes or no", "yes"),
+    "date_from": FieldHint("From", "a date written YYYY-MM-DD", "2025-05-14"),
+    "date_to": FieldHint("To", "a date written YYYY-MM-DD", "2025-05-30"),
+    "q": FieldHint("Search", "up to 100 characters", "Nike"),
+}
+
 
 @functools.cache
 def _codes(kind: str) -> frozenset[str]:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from stopnet.access import policy
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
+from stopnet.core.validation import field_errors
 from stopnet.db.models import Operation, Role
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
@@ -31,10 +32,11 @@ from .forms import (
     errors_by_field,
     field_anchor,
     field_label,
+    form_field,
+    form_label,
     form_to_payload,
-    validation_errors,
 )
-from .schemas import CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
+from .schemas import FILTER_HINTS, CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
 
 router = APIRouter(include_in_schema=False)
 
@@ -86,7 +88,7 @@ def page_filters(request: Request) -> PageFilters:
         if raw is not None and raw.strip():
             values[name] = raw.strip()
     errors = [
-        FieldError(k, f"at most {n} characters", value=values[k])
+        FieldError(k, f"{FILTER_HINTS[k].label}: {len(values[k])} characters; at most {n}", value=values[k])
         for k, n in _FILTER_MAX.items()
         if len(values.get(k, "")) > n
     ]
@@ -94,9 +96,7 @@ def page_filters(request: Request) -> PageFilters:
     try:
         filters = CaseFilters.model_validate({k: v for k, v in values.items() if k not in too_long})
     except ValidationError as e:
-        for err in e.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "filters"
-            errors.append(FieldError(name, err["msg"], value=values.get(name)))
+        errors += field_errors(e, FILTER_HINTS)
     if errors:
         return PageFilters(CaseFilters(), values, errors)
     return PageFilters(filters, values, [])
@@ -220,10 +220,8 @@ def _create_case_sync(
         payload = form_to_payload(form)
         payload["submit"] = form.get("action") != "draft"
         try:
-            body = CaseCreate.model_validate(payload)
+            body = service.check_case_input(op, CaseCreate, payload, name=form_field, label=form_label)
             case = service.create_case(session, principal, op, body)
-        except ValidationError as e:
-            return _form_page(request, principal, op, form, validation_errors(e), status_code=422)
         except InvalidInput as e:
             return _form_page(request, principal, op, form, e.errors, status_code=422)
         except Conflict as e:  # the reference is taken: say so next to it, keep what was typed
@@ -301,11 +299,11 @@ def _correct_sync(
         payload["reason"] = form.get("reason", "")
         payload["expected_version"] = form.get("expected_version", "0")
         try:
-            service.correct_case(session, principal, case_id, CaseCorrection.model_validate(payload))
-        except (ValidationError, InvalidInput) as e:
-            errors = validation_errors(e) if isinstance(e, ValidationError) else e.errors
+            body = service.check_case_input(op, CaseCorrection, payload, name=form_field, label=form_label)
+            service.correct_case(session, principal, case_id, body)
+        except InvalidInput as e:
             session.rollback()
-            return _form_page(request, principal, op, form, errors, case=out, status_code=422)
+            return _form_page(request, principal, op, form, e.errors, case=out, status_code=422)
         session.commit()
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     finally:
