@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from stopnet.core.validation import rule_error
 from stopnet.reference import COMMODITY_GROUPS, get_reference
 
 #: Every panel of the dashboard, in page order (the ``{panel}`` of ``/api/v1/operations/{code}/dashboard/{panel}``).
@@ -90,7 +91,7 @@ class DashboardFilters(BaseModel):
     @model_validator(mode="after")
     def _dates_in_order(self) -> DashboardFilters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise ValueError("date_from is after date_to")
+            raise rule_error("DashboardFilters", "date_from", "dates_reversed", "after the end date (To)")
         return self
 
     def active(self) -> dict[str, Any]:

@@ -241,3 +241,9 @@ def combined(title: str, error: ValidationError | None, extra: Iterable[InitErro
             details.append(item)
     details.extend(extra)
     return ValidationError.from_exception_data(title, details)
+
+
+def rule_error(title: str, field: str, code: str, message: str, value: Any = None) -> ValidationError:
+    """A model's rule across fields broken, put on the field the user should change (for a model
+    validator to raise, so that the form marks that field)."""
+    return combined(title, None, [InitErrorDetails(type=problem(code, message), loc=(field,), input=value)])

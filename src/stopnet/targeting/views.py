@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from stopnet.access.principal import Principal
 from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.validation import field_errors
 from stopnet.db.models import Operation
 from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
 from stopnet.operations.service import get_operation
@@ -36,12 +37,7 @@ def _see_other(url: str) -> Response:
 def _errors(e: ValidationError | InvalidInput) -> list[FieldError]:
     if isinstance(e, InvalidInput):
         return e.errors
-    return [
-        FieldError(
-            ".".join(str(p) for p in err["loc"]) or "form", str(err["msg"]).removeprefix("Value error, ")
-        )
-        for err in e.errors()
-    ]
+    return field_errors(e)
 
 
 def _ctx(db: Session, principal: Principal, op: Operation) -> dict[str, Any]:
