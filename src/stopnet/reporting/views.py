@@ -48,15 +48,30 @@ def home(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
 
 
 @router.get("/operations/{code}")
-def operation_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
-    detail = operations.to_detail(db, operations.get_operation(db, principal, code))
-    return render(
-        request,
-        "operation.html",
-        {"op": detail, "can_report": _can_report(principal), "ref": get_reference()},
-        json=detail,
-        principal=principal,
-    )
+def operation_home(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    return operation_page(request, db, principal, operations.get_operation(db, principal, code))
+
+
+def operation_page(
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    op: Operation,
+    typed: dict[str, str] | None = None,
+    errors: Sequence[FieldError] = (),
+    *,
+    status_code: int = 200,
+) -> Response:
+    """The operation's page; with ``errors``, the daily report's form as typed and why it was refused."""
+    detail = operations.to_detail(db, op)
+    ctx = {
+        "op": detail,
+        "can_report": _can_report(principal),
+        "ref": get_reference(),
+        "typed": typed or {},
+        "errs": errors_by_field(errors),
+    }
+    return render(request, "operation.html", ctx, json=detail, principal=principal, status_code=status_code)
 
 
 # The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.

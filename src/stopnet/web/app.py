@@ -85,6 +85,13 @@ def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
+def _same_site_referer(request: Request) -> str:
+    """The page a refused request came from, when it is one of this site's (for a "back" link)."""
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url)
+    return referer.removeprefix(base.rstrip("/")) if referer.startswith(base) else ""
+
+
 def _field_hints() -> dict[str, FieldHint]:
     """The labels, expectations and examples of the request fields, by field name."""
     from stopnet.reporting.schemas import FIELD_HINTS
@@ -225,6 +232,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = field_errors(exc.errors(), _field_hints(), name=_field_name)
+        if _wants_html(request):  # a person with a browser: the site's page, in words, never JSON
+            return templates.TemplateResponse(
+                request,
+                "error.html",
+                {
+                    "error": InvalidInput(errors, "the form could not be read"),
+                    "principal": await _principal_or_none(request),
+                    "back": _same_site_referer(request),
+                },
+                status_code=422,
+            )
         return JSONResponse(InvalidInput(errors, "the request is invalid").to_dict(), status_code=422)
 
     @app.exception_handler(OverflowError)
