@@ -430,6 +430,12 @@ def test_a_taken_reference_is_named_next_to_the_field(client, world, signed_in, 
     assert r.status_code == 409
     assert re.search(r'id="e-reference">[^<]*already exists', r.text)
     assert read_form(r.text, NEW).values["s-0-brand"] == "Brand X"
+    # with other problems: named in the same pass as them
+    again = read_form(r.text, NEW).values | {"s-0-pieces": "-1", "origin_country": "ZZ"}
+    r = client.post(NEW, data=again, headers=HTML)
+    assert r.status_code == 422
+    assert re.search(r'id="e-reference">Case reference: &#39;WEB-1&#39; is already used by case \d+', r.text)
+    assert 'id="e-s-0-pieces"' in r.text and 'id="e-origin_country"' in r.text
     assert count(db, Case) == 1
 
 

@@ -117,6 +117,44 @@ def check_case_input(
     return data
 
 
+def check_new_case(
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    payload: dict[str, Any],
+    *,
+    name: Callable[[tuple[Any, ...]], str] | None = None,
+    label: Callable[[str, str], str] | None = None,
+) -> CaseCreate:
+    """:func:`check_case_input` for a new case, naming a reference already used in the same pass as the
+    other problems (a clean case with a taken reference is refused by :func:`create_case`, 409)."""
+    policy.require_reporter(session, principal, op.id)
+    try:
+        return check_case_input(op, CaseCreate, payload, name=name, label=label)
+    except InvalidInput as e:
+        reference = payload.get("reference")
+        taken = _reference_taken(session, principal, op, reference) if isinstance(reference, str) else None
+        if taken is not None and not any(x.field == "reference" for x in e.errors):
+            message = (
+                f"{FIELD_HINTS['reference'].label}: {reference!r} is already used by case {taken}; "
+                "choose another reference, or correct that case"
+            )
+            e.errors.insert(0, FieldError("reference", message, value=reference, code="reference_taken"))
+            e.summary = _problems(e.errors)
+        raise
+
+
+def _reference_taken(session: Session, principal: Principal, op: Operation, reference: str) -> int | None:
+    """The id of this administration's case of ``op`` with this reference, if there is one."""
+    return session.scalar(
+        select(Case.id).where(
+            Case.operation_id == op.id,
+            Case.reporting_org_id == principal.org_id,
+            Case.reference == reference.strip(),
+        )
+    )
+
+
 def _problems(errors: Sequence[FieldError]) -> str:
     n = len(errors)
     return f"{n} problem{'s' if n != 1 else ''} found; nothing was saved"
@@ -149,13 +187,7 @@ def create_case(
     errors = operation_rule_errors(op, data)
     if errors:
         raise InvalidInput(errors, "the case breaks the operation's rules")
-    existing = session.scalar(
-        select(Case.id).where(
-            Case.operation_id == op.id,
-            Case.reporting_org_id == principal.org_id,
-            Case.reference == data.reference,
-        )
-    )
+    existing = _reference_taken(session, principal, op, data.reference)
     if existing is not None:
         raise Conflict(
             f"case reference {data.reference!r} already exists (case {existing}); send a correction"

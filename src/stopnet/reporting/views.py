@@ -36,7 +36,7 @@ from .forms import (
     form_label,
     form_to_payload,
 )
-from .schemas import FILTER_HINTS, CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
+from .schemas import FILTER_HINTS, CaseCorrection, CaseFilters, CaseOut, CasePage
 
 router = APIRouter(include_in_schema=False)
 
@@ -235,13 +235,14 @@ def _create_case_sync(
         payload = form_to_payload(form)
         payload["submit"] = form.get("action") != "draft"
         try:
-            body = service.check_case_input(op, CaseCreate, payload, name=form_field, label=form_label)
+            body = service.check_new_case(session, principal, op, payload, name=form_field, label=form_label)
             case = service.create_case(session, principal, op, body)
         except InvalidInput as e:
             return _form_page(request, principal, op, form, e.errors, status_code=422)
         except Conflict as e:  # the reference is taken: say so next to it, keep what was typed
             session.rollback()
-            errors = [FieldError("reference", e.message, value=form.get("reference"))]
+            message = f"{field_label('reference')}: {e.message}"
+            errors = [FieldError("reference", message, value=form.get("reference"), code="reference_taken")]
             return _form_page(request, principal, op, form, errors, status_code=409)
         session.commit()
         return RedirectResponse(f"/cases/{case.id}", status_code=303)
