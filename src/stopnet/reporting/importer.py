@@ -5,7 +5,8 @@ columns. The import is all or nothing: every problem in the file is reported (ro
 nothing is written unless the whole file is clean. It is idempotent: the same file (by SHA-256) is
 recognised, and cases already imported with identical content are counted as unchanged.
 The column template is documented in docs/import-template.md and served at
-``/api/v1/import-template.csv``.
+``/api/v1/import-template.csv``. :func:`annotate` checks a file without importing it and gives it back
+with a ``problems`` column (one cell per row); an import ignores that column.
 
 Speed (docs/benchmarks.md, "Bulk import"): on PostgreSQL (psycopg) a clean file is first tried column
 by column (:mod:`.columnar`: each field's validator once per distinct cell, the rules across cells as
