@@ -184,3 +184,16 @@ def test_the_import_page_offers_the_annotated_copy(client, world, signed_in, db)
         headers=HTML,
     )
     assert unreadable.status_code == 422 and "empty" in unreadable.text and "<form" in unreadable.text
+
+
+def test_a_header_problem_does_not_hide_the_rows_problems(client, world, db):
+    """A misspelt column and a missing one are named with the problems of the rows' other cells."""
+    data = rows_csv(_rows(MIXED)).decode().replace("channel", "chanel", 1).replace(",notes,", ",notes_x,", 1)
+    r = upload(client, world["fr_officer"], data.encode())
+    assert r.status_code == 422, r.text
+    got = {(e["row"], e["field"], e["code"]) for e in r.json()["errors"]}
+    assert {(1, "chanel", "unknown_column"), (1, "notes_x", "unknown_column")} <= got
+    assert (1, "channel", "missing_column") in got
+    rows = {(row, field) for row, field, _ in got if row != 1}
+    assert rows == _expected(MIXED) - {(4, "channel")}  # the channel cells cannot be read
+    assert not any(f == "channel" and row != 1 for row, f, _ in got)  # no "required" on every row

@@ -528,10 +528,28 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
     first row, as long as no problem was found.
     """
     index, errors = _normalise_header(table.header)
-    if errors:
-        return _Parse([], errors)
     if not table.rows:
-        return _Parse([], [FieldError("file", "the file has a header but no data rows")])
+        return _Parse([], errors or [FieldError("file", "the file has a header but no data rows")])
+    if errors:  # the header's problems, and the rows' problems in the columns that can be read
+        parse = _parse_rows(table, op, index, [], None)
+        parse.validate_all()
+        missing = {e.field for e in errors if e.code == "missing_column"}
+        parse.errors[:0] = errors
+        parse.errors[:] = [
+            e for e in parse.errors if not (e.row != 1 and e.field in missing and e.code == "required")
+        ]
+        return _Parse([], parse.errors)
+    return _parse_rows(table, op, index, errors, on_case)
+
+
+def _parse_rows(
+    table: Table,
+    op: Operation,
+    index: dict[str, int],
+    errors: list[FieldError],
+    on_case: Callable[[ParsedCase], None] | None,
+) -> _Parse:
+    """:func:`_parse` of the data rows, the columns read by ``index``."""
     width = len(table.header)
     pick = itemgetter(*(index.get(c, width) for c in COLUMNS))  # position ``width`` is a padding ""
     seizure = _SeizureCells(index)
