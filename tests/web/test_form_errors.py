@@ -114,7 +114,9 @@ def test_an_inspection_linked_to_another_administrations_case(client, world, sig
         headers=HTML,
         follow_redirects=False,
     )
-    text = assert_form_page(r, action, f"Case id: no case {de_case} of FR-CUS in TEST-OP", de_case)
+    text = assert_form_page(
+        r, action, f"Case id: {de_case} is not a case of FR-CUS in TEST-OP; give the id of the case", de_case
+    )
     assert re.search(r'<option value="seizure" selected>', text)
     assert 'id="e-case_id"' in text
     bad = client.post(
@@ -128,6 +130,15 @@ def test_an_inspection_linked_to_another_administrations_case(client, world, sig
         headers=HTML,
     )
     assert_form_page(bad, action, "Case id: 'twelve' is not a whole number", "twelve")
+    done = {
+        "csrf_token": csrf_from(page.text),
+        "outcome": "nothing_found",
+        "back": f"{OP}/targeting/selection?day={day}",
+    }
+    assert client.post(action, data=done, headers=HTML, follow_redirects=False).status_code == 303
+    twice = client.post(action, data=done, headers=HTML, follow_redirects=False)
+    assert twice.status_code == 422 and twice.headers["content-type"].startswith("text/html")
+    assert f"Result: the result of consignment {consignment} is already recorded" in twice.text
 
 
 def test_a_token_whose_role_does_not_fit_the_organisation(client, world, signed_in):

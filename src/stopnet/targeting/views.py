@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from stopnet.access.principal import Principal
-from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.validation import FieldHint, field_errors
 from stopnet.db.models import Operation
 from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
@@ -401,8 +401,10 @@ def record_inspection(
             note=note,
         )
         service.record_inspection(db, principal, op, consignment_id, body, today(request))
-    except (ValidationError, InvalidInput) as e:
+    except (ValidationError, InvalidInput, Conflict) as e:
         db.rollback()
+        if isinstance(e, Conflict):  # recorded meanwhile (another tab or officer): say so on the page
+            e = InvalidInput([FieldError("outcome", f"Result: {e.message}", code="conflict")], e.message)
         if wants_json(request):
             raise InvalidInput(_errors(e), "the inspection result is not valid") from e
         the_day = _day_or(parse_qs(urlsplit(back).query).get("day", [""])[0], today(request))
