@@ -75,7 +75,7 @@ _CODES: dict[str, str] = {
     "assertion_error": "invalid",
 }
 _OURS: set[str] = set()  # the codes of :func:`problem`
-_DATE = "a date written YYYY-MM-DD, e.g. 2025-05-14"
+_EXAMPLE_DATE = "2025-05-14"
 
 
 def problem(code: str, message: str) -> PydanticCustomError:
@@ -145,22 +145,17 @@ def describe(err: Mapping[str, Any], hint: FieldHint) -> tuple[str, str]:
     elif kind == "decimal_max_places":
         places = ctx.get("decimal_places")
         text = f"{shown} has more than {places} decimal{'s' if places != 1 else ''}{tail}"
-    elif kind in ("greater_than_equal", "greater_than"):
-        bound = ctx.get("ge", ctx.get("gt"))
-        text = f"{shown} is below {bound}{tail}"
-    elif kind in (
-        "less_than_equal",
-        "less_than",
-        "int_parsing_size",
-        "decimal_max_digits",
-        "decimal_whole_digits",
-    ):
-        bound = ctx.get("le", ctx.get("lt"))
+    elif kind == "greater_than_equal":
+        text = f"{shown} is below {ctx.get('ge')}{tail}"
+    elif kind == "greater_than":
+        text = f"{shown} is too small; give more than {ctx.get('gt')}"
+    elif kind == "less_than":
+        text = f"{shown} is too large; give less than {ctx.get('lt')}"
+    elif kind in ("less_than_equal", "int_parsing_size", "decimal_max_digits", "decimal_whole_digits"):
+        bound = ctx.get("le")
         text = f"{shown} is too large" + (f"; at most {bound}" if bound is not None else "")
     elif code == "not_a_date":
-        text = (
-            f"{shown} is not a date; write {(hint.example and 'YYYY-MM-DD, e.g. ' + hint.example) or _DATE}"
-        )
+        text = f"{shown} is not a date; write YYYY-MM-DD, e.g. {hint.example or _EXAMPLE_DATE}"
     elif code == "not_yes_no":
         text = f"{shown} is not yes or no"
     elif code == "not_allowed":
