@@ -197,3 +197,22 @@ def test_a_header_problem_does_not_hide_the_rows_problems(client, world, db):
     rows = {(row, field) for row, field, _ in got if row != 1}
     assert rows == _expected(MIXED) - {(4, "channel")}  # the channel cells cannot be read
     assert not any(f == "channel" and row != 1 for row, f, _ in got)  # no "required" on every row
+
+
+def test_an_annotated_copy_with_header_problems_imports_back_once_fixed(client, world, db):
+    data = rows_csv(_rows(MIXED)).decode().replace("channel", "chanel", 1).encode()
+    r = client.post(
+        ANNOTATED, files={"file": ("h.csv", data, "text/csv")}, headers=world["fr_officer"].headers
+    )
+    assert r.status_code == 200
+    table = _read_csv(r.content)
+    assert table[0][-1].startswith(f"{PROBLEMS} (") and "chanel" in table[0][-1]
+    # the user renames the column and fixes the rows, keeping the annotated header cell
+    fixed = [[*table[0][:-1], table[0][-1]]]
+    fixed[0][fixed[0].index("chanel")] = "channel"
+    good = [row(f"R-{i}") for i in range(len(MIXED))]
+    fixed += [[g.get(c, "") for c in COLUMNS] + ["old note"] for g in good]
+    again = upload(
+        client, world["fr_officer"], "\n".join(",".join(f'"{c}"' for c in line) for line in fixed).encode()
+    )
+    assert again.status_code == 201, again.text

@@ -392,12 +392,22 @@ class ParsedCase:
     pending: list[tuple[int, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
 
+def _key(name: str) -> str:
+    """A header cell as a column name: case-insensitive, spaces and dashes as underscores."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _is_problems(key: str) -> bool:
+    """The column :func:`annotate` adds: ``problems``, or ``problems (...)`` with the header's own."""
+    return key == PROBLEMS or key.startswith(PROBLEMS + "_(")
+
+
 def _normalise_header(header: list[str]) -> tuple[dict[str, int], list[FieldError]]:
     errors: list[FieldError] = []
     index: dict[str, int] = {}
     for i, name in enumerate(header):
-        key = name.strip().lower().replace(" ", "_").replace("-", "_")
-        if not key or key == PROBLEMS:  # the problem column of an annotated copy is read as a note
+        key = _key(name)
+        if not key or _is_problems(key):  # the problem column of an annotated copy is read as a note
             continue
         if key not in COLUMNS:
             if len(errors) < MAX_ERRORS:  # a header of a million junk cells must not list them all
@@ -839,7 +849,7 @@ def annotate(
             e.message if e.row is not None else f"{e.field}: {e.message}"
         )
     width = len(table.header)
-    keep = [i for i, h in enumerate(table.header) if h.strip().lower() != PROBLEMS]
+    keep = [i for i, h in enumerate(table.header) if not _is_problems(_key(h))]
     header_note = "; ".join(by_row.get(1, []))
     out_header = [table.header[i] for i in keep] + [PROBLEMS + (f" ({header_note})" if header_note else "")]
     out_rows = [
