@@ -153,8 +153,8 @@ _YEAR_FIRST = re.compile(r"^(\d{4})[/.-](\d{1,2})[/.-](\d{1,2})$")
 def _date_in(value: Any) -> Any:
     """A date written ``21/05/2025`` (or with dots or dashes) read when it is unambiguous; ``2025/5/14``
     too. ``05/06/2025`` could be either way round: refused, naming the expected format."""
-    if not isinstance(value, str):
-        return value
+    if not isinstance(value, str) or (len(value) == 10 and value[4] == "-"):
+        return value  # not text, or ISO already (the usual cell): pydantic reads it
     text = value.strip()
     m = _YEAR_FIRST.match(text)
     if m:
@@ -274,11 +274,11 @@ class SeizureIn(BaseModel):
             if not extra:
                 raise
             raise combined(cls.__name__, e, extra) from None
-        problems = _seizure_rules(
-            seizure.model_dump(include={"pieces", "weight_kg", "value_amount", "currency"})
-        )
-        if problems:
-            raise combined(cls.__name__, None, problems)
+        if (seizure.pieces == 0 and seizure.weight_kg == 0) or (
+            seizure.value_amount is not None and seizure.currency is None
+        ):
+            values = {k: getattr(seizure, k) for k in ("pieces", "weight_kg", "value_amount", "currency")}
+            raise combined(cls.__name__, None, _seizure_rules(values))
         return seizure
 
 
