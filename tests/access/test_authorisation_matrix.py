@@ -163,6 +163,7 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "GET /api/v1/operations/{code}/cases": one(SIGNED_IN),  # filtered by case_read_clause
     "POST /api/v1/operations/{code}/cases": one(CUSTOMS),
     "POST /api/v1/operations/{code}/imports": one(CUSTOMS),
+    "POST /api/v1/operations/{code}/imports/annotated": one(CUSTOMS),
     "GET /api/v1/cases/{case_id}": CASE_READ,
     "GET /api/v1/cases/{case_id}/history": CASE_READ,
     "POST /api/v1/cases/{case_id}/corrections": {"draft": CUSTOMS, "restricted case of DE": NOBODY},
@@ -186,6 +187,7 @@ MATRIX: dict[str, dict[str, Expect]] = {
     },
     "GET /operations/{code}/import": one(CUSTOMS),
     "POST /operations/{code}/import": one(CUSTOMS),
+    "POST /operations/{code}/import/annotated": one(CUSTOMS),
     # ---------------------------------------------------------------- accounts, tokens, audit
     "GET /api/v1/users": one(ACCOUNTS),
     "POST /api/v1/users": one(ACCOUNTS),
@@ -504,6 +506,9 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     "POST /api/v1/operations/{code}/imports": lambda aw: {
         "files": {"file": ("cases.csv", b"reference,detected_on\n", "text/csv")}
     },
+    "POST /api/v1/operations/{code}/imports/annotated": lambda aw: {
+        "files": {"file": ("cases.csv", b"case_reference,detected_on\nA,x\n", "text/csv")}
+    },
     "POST /api/v1/users": lambda aw: {
         "json": {"org": "FR-CUS", "email": "matrix-new@example.test", "role": "officer"}
     },
@@ -644,6 +649,9 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     },
     "POST /operations/{code}/import": lambda aw: {
         "files": {"file": ("cases.csv", b"reference,detected_on\n", "text/csv")}
+    },
+    "POST /operations/{code}/import/annotated": lambda aw: {
+        "files": {"file": ("cases.csv", b"case_reference,detected_on\nA,x\n", "text/csv")}
     },
     "POST /operations/{code}/alerts": lambda aw: {"data": {"kind": "other", "title": "Matrix page alert"}},
     "POST /operations/{code}/threads": lambda aw: {"data": {"title": "Matrix page", "body": "hello"}},

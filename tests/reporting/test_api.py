@@ -79,7 +79,7 @@ def test_bad_input_names_the_field(client, world):
     assert "outside the operation" in outside.json()["errors"][0]["message"]
     empty = client.post(URL, json=case_payload(seizures=[{"commodity_code": "IPR-FOOT"}]), headers=h)
     assert empty.status_code == 422
-    assert "pieces or weight_kg" in empty.text
+    assert "no pieces and no weight" in empty.text
 
 
 def test_bad_input_stores_nothing(client, world, db):

@@ -373,7 +373,7 @@ def test_a_bad_seizure_after_the_cases_were_sent_rolls_them_back(world, db, sett
     refused = import_direct(db, settings, to_csv(rows), "rb.csv")  # checks that nothing was written
     assert sent == [None]
     assert isinstance(refused, InvalidInput)
-    assert [(e.row, e.field) for e in refused.errors] == [(52, "row")]
-    assert "pieces or weight_kg" in refused.errors[0].message
+    assert [(e.row, e.field, e.code) for e in refused.errors] == [(52, "pieces", "needs_quantity")]
+    assert "no pieces and no weight" in refused.errors[0].message
     fixed = import_direct(db, settings, to_csv(rows[:-1]), "rb-fixed.csv")
     assert isinstance(fixed, ImportResult) and fixed.cases_created == 50 and sent[-1] == 50

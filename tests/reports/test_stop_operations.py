@@ -394,7 +394,7 @@ def test_cli_reports(cli_env: None, tmp_path: Path) -> None:
     res = runner.invoke(
         app, ["report", "daily", "--operation", "STOP-IV", "--as", OFFICER, "--date", "2025-07-01"]
     )
-    assert res.exit_code == 2 and "within the operation" in res.output
+    assert res.exit_code == 2 and "outside the operation" in res.output
     res = runner.invoke(app, ["report", "final", "--operation", "STOP-IV", "--as", "nobody@example.org"])
     assert res.exit_code == 2 and "no active user" in res.output
 

@@ -391,14 +391,13 @@ def test_form_errors_name_the_field_and_keep_what_was_typed(client, world, signe
     summary = r.text[
         r.text.index('id="form-errors"') : r.text.index("</div>", r.text.index('id="form-errors"'))
     ]
-    assert '<a href="#f-origin_country">Origin country</a>' in summary
-    assert "unknown country code" in summary
-    assert '<a href="#f-s-0-pieces">Seizure line 1: pieces</a>' in summary
-    assert "Seizure line 2" in summary and "pieces or weight_kg" in summary
+    assert '<a href="#f-origin_country">Origin country: &#39;ZZ&#39; is not a country code' in summary
+    assert '<a href="#f-s-0-pieces">Seizure line 1, Pieces: &#39;-3&#39; is below 0' in summary
+    assert '<a href="#f-s-1-pieces">Seizure line 2, Pieces: no pieces and no weight' in summary
     # next to the field: marked invalid, with its message
     assert re.search(r'id="f-origin_country"[^>]*value="ZZ"[^>]*aria-invalid="true"', r.text)
-    assert re.search(r'id="e-origin_country">[^<]*unknown country code', r.text)
-    assert re.search(r'id="e-s-0-pieces">[^<]*greater than or equal to 0', r.text)
+    assert re.search(r'id="e-origin_country">[^<]*is not a country code', r.text)
+    assert re.search(r'id="e-s-0-pieces">[^<]*is below 0; give a whole number', r.text)
     # what was typed is still there
     kept = read_form(r.text, NEW).values
     for name in (
@@ -414,11 +413,13 @@ def test_form_errors_name_the_field_and_keep_what_was_typed(client, world, signe
     assert kept["is_ecommerce"] == "on"
     assert kept["lines"] == data["lines"] == "3"  # as many lines as before: the form does not grow
     assert count(db, Case) == 0
-    # a rule of the operation (the date) is named the same way
-    outside = client.post(NEW, data=fill_new_case(r.text) | {"detected_on": "2025-06-02"}, headers=HTML)
+    # a rule of the operation (the date) is named in the same pass as the schema's problems
+    again = read_form(r.text, NEW).values | {"detected_on": "2025-06-02"}
+    outside = client.post(NEW, data=again, headers=HTML)
     assert outside.status_code == 422
-    assert '<a href="#f-detected_on">Detected on</a>' in outside.text
-    assert "outside the operation" in outside.text
+    assert '<a href="#f-detected_on">Detected on: 2025-06-02 is outside the operation' in outside.text
+    assert '<a href="#f-origin_country">Origin country:' in outside.text
+    assert '<a href="#f-s-1-pieces">Seizure line 2, Pieces: no pieces and no weight' in outside.text
     assert count(db, Case) == 0
 
 
@@ -429,6 +430,12 @@ def test_a_taken_reference_is_named_next_to_the_field(client, world, signed_in, 
     assert r.status_code == 409
     assert re.search(r'id="e-reference">[^<]*already exists', r.text)
     assert read_form(r.text, NEW).values["s-0-brand"] == "Brand X"
+    # with other problems: named in the same pass as them
+    again = read_form(r.text, NEW).values | {"s-0-pieces": "-1", "origin_country": "ZZ"}
+    r = client.post(NEW, data=again, headers=HTML)
+    assert r.status_code == 422
+    assert re.search(r'id="e-reference">Case reference: &#39;WEB-1&#39; is already used by case \d+', r.text)
+    assert 'id="e-s-0-pieces"' in r.text and 'id="e-origin_country"' in r.text
     assert count(db, Case) == 1
 
 
@@ -462,7 +469,10 @@ def test_correction_through_the_page_writes_a_new_version(client, world, signed_
     assert "reference" not in form  # the reference is not corrected
     missing_reason = client.post(url, data=form | {"s-0-pieces": "150"}, headers=HTML)
     assert missing_reason.status_code == 422
-    assert '<a href="#f-reason">Reason for the correction</a>' in missing_reason.text
+    assert (
+        '<a href="#f-reason">Reason for the correction: required; give 3 to 2,000 characters'
+        in missing_reason.text
+    )
     assert read_form(missing_reason.text, url).values["s-0-pieces"] == "150"
     r = client.post(url, data=form | {"s-0-pieces": "150", "reason": "recount at the office"}, headers=HTML)
     assert r.status_code == 200 and r.url.path == f"/cases/{case['id']}"

@@ -46,6 +46,12 @@ def _role(value: str, field: str = "role") -> Role:
         raise InvalidInput([FieldError(field, "unknown role", value=value)]) from None
 
 
+def _form_errors(e: InvalidInput | policy.RoleDoesNotFit) -> dict[str, str]:
+    """A refused form's messages by field (a role that does not fit: on the role field)."""
+    found = [e.field_error] if isinstance(e, policy.RoleDoesNotFit) else e.errors
+    return {f.field: f.message for f in found}
+
+
 def _pages(total: int, size: int) -> int:
     return max(1, math.ceil(total / size))
 
@@ -113,8 +119,8 @@ def create_user(
         user, password = service.admin_create_user(
             db, principal, org, email, display_name, _role(role), temporary_password or None
         )
-    except InvalidInput as e:
-        errors = {f.field: f.message for f in e.errors}
+    except (InvalidInput, policy.RoleDoesNotFit) as e:
+        errors = _form_errors(e)
         return _users_page(request, db, principal, 1, 50, None, None, form=form, errors=errors, status=422)
     except Conflict as e:
         return _users_page(
@@ -338,8 +344,8 @@ def create_token(
         page.status_code = 429
         page.headers["Retry-After"] = str(e.retry_after)
         return page
-    except InvalidInput as e:
-        errors = {f.field: f.message for f in e.errors}
+    except (InvalidInput, policy.RoleDoesNotFit) as e:
+        errors = _form_errors(e)
         return _tokens_page(request, db, principal, 1, 50, None, form=form, errors=errors, status=422)
     out = TokenCreated(token=token_out(db, token), secret=raw)
     db.commit()

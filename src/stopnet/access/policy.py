@@ -18,7 +18,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
-from stopnet.core.errors import Forbidden
+from stopnet.core.errors import FieldError, Forbidden
 from stopnet.db.models import Case, CaseStatus, OrgKind, Participant, ParticipantRole, Role, Visibility
 
 from .principal import Principal
@@ -169,9 +169,26 @@ def can_see_org_accounts(principal: Principal, org_id: int) -> bool:
     )
 
 
+class RoleDoesNotFit(Forbidden):
+    """A role refused for the organisation (or the grantor) that a form chose: still a 403, and the form
+    shows :attr:`field_error` next to its role field."""
+
+    def __init__(self, message: str, field_error: FieldError) -> None:
+        super().__init__(message)
+        self.field_error = field_error
+
+
 def require_role_fits(role: Role, kind: OrgKind) -> None:
     if kind not in ROLE_ORG_KINDS[role]:
-        raise Forbidden(f"the role {role.value} cannot be held in an organisation of kind {kind.value}")
+        fits = sorted(r.value for r, kinds in ROLE_ORG_KINDS.items() if kind in kinds)
+        message = f"the role {role.value} cannot be held in an organisation of kind {kind.value}"
+        readable = (
+            f"Role: {role.value.replace('_', ' ')} does not fit a {kind.value.lower().replace('_', ' ')} "
+            f"organisation; choose {', '.join(f.replace('_', ' ') for f in fits) or 'another organisation'}"
+        )
+        raise RoleDoesNotFit(
+            message, FieldError("role", readable, value=role.value, code="role_does_not_fit")
+        )
 
 
 def require_token_admin(principal: Principal) -> None:
@@ -196,7 +213,13 @@ def require_token_manager(principal: Principal, org_id: int) -> None:
 def require_token_role(principal: Principal, role: Role, kind: OrgKind) -> None:
     require_role_fits(role, kind)
     if principal.role is not Role.ADMIN and role not in CONTACT_POINT_TOKEN_ROLES:
-        raise Forbidden("a contact point gives its tokens the role officer or contact_point")
+        readable = (
+            f"Role: a contact point gives its tokens the role officer or contact point, not {role.value}"
+        )
+        raise RoleDoesNotFit(
+            "a contact point gives its tokens the role officer or contact_point",
+            FieldError("role", readable, value=role.value, code="role_not_grantable"),
+        )
 
 
 def may_read_audit(principal: Principal) -> bool:

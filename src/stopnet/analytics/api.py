@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import QueryParams
 
 from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.validation import field_errors
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, READ, CurrentPrincipal
 
@@ -65,11 +66,7 @@ def parse_filters(values: Mapping[str, str]) -> tuple[DashboardFilters, list[Fie
     try:
         return DashboardFilters.model_validate(given), []
     except ValidationError as e:
-        for err in e.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "filters"
-            message = str(err["msg"]).removeprefix("Value error, ")
-            errors.append(FieldError(name, message, value=given.get(name)))
-        return DashboardFilters(), errors
+        return DashboardFilters(), field_errors(e)
 
 
 def dashboard_filters(request: Request) -> DashboardFilters:

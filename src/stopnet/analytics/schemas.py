@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from stopnet.core.validation import rule_error
 from stopnet.reference import COMMODITY_GROUPS, get_reference
 
 #: Every panel of the dashboard, in page order (the ``{panel}`` of ``/api/v1/operations/{code}/dashboard/{panel}``).
@@ -101,9 +102,14 @@ class DashboardFilters(BaseModel):
     @model_validator(mode="after")
     def _dates_in_order(self) -> DashboardFilters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise ValueError("date_from is after date_to")
+            raise rule_error("DashboardFilters", "date_from", "dates_reversed", "after the end date (To)")
         if self.last_days and (self.date_from or self.date_to):
-            raise ValueError("give a period (last_days) or dates (date_from, date_to), not both")
+            raise rule_error(
+                "DashboardFilters",
+                "last_days",
+                "period_and_dates",
+                "give a period or dates (From, To), not both",
+            )
         return self
 
     def codes(self, name: str) -> list[str]:

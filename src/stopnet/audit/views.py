@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from stopnet.access import policy
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
+from stopnet.core.validation import field_errors
 from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 
@@ -46,9 +47,7 @@ def audit_page(request: Request, paging: PagingDep, db: DB, principal: CurrentPr
     try:
         filters = AuditFilters.model_validate(values)
     except ValidationError as e:
-        for err in e.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "filters"
-            errors.append(FieldError(name, err["msg"], value=values.get(name)))
+        errors = field_errors(e)
     page = AuditPage(items=[], total=0, page=paging.page, page_size=paging.page_size)
     if not errors:
         try:

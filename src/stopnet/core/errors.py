@@ -45,15 +45,20 @@ class TooLarge(ServiceError):
 
 @dataclass(frozen=True)
 class FieldError:
-    """One problem with one field; ``row`` is the 1-based data row of an import file (header is row 1)."""
+    """One problem with one field; ``row`` is the 1-based data row of an import file (header is row 1).
+
+    ``field`` is the machine name, ``message`` the text a person reads, ``code`` the problem's stable
+    name for programs (``required``, ``not_a_number``, ... see stopnet.core.validation).
+    """
 
     field: str
     message: str
     row: int | None = None
     value: str | None = None
+    code: str = "invalid"
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field, "message": self.message}
+        out: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
         if self.row is not None:
             out["row"] = self.row
         if self.value is not None:

@@ -110,6 +110,7 @@ def retention(
 
     from stopnet.config import get_settings
     from stopnet.core.errors import ServiceError
+    from stopnet.core.validation import field_errors
     from stopnet.db.engine import session_scope, sessions_for
     from stopnet.db.models import Operation
 
@@ -129,7 +130,7 @@ def retention(
                 service.set_retention(session, _acting(session, op, as_org), op, update)
             current = op.personal_data_retention_days
     except ValidationError as e:
-        err.print(f"[red]--days: {e.errors()[0]['msg']}[/red]")
+        err.print(f"[red]--days: {field_errors(e)[0].message}[/red]")
         raise typer.Exit(2) from None
     except ServiceError as e:
         err.print(f"[red]{e.message}[/red]")

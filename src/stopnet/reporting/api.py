@@ -208,6 +208,47 @@ def _import_sync(request: Request, code: str, filename: str, data: bytes) -> tup
         session.close()
 
 
+@router.post(
+    "/operations/{code}/imports/annotated",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The file with a problems column"}},
+)
+async def annotate_file(code: str, file: UploadFile, request: Request, settings: AppSettings) -> Response:
+    """Check a file as an import would, writing nothing, and get it back in its own format (CSV or
+    XLSX) with a ``problems`` column: every problem of each row in one cell (empty for a good row).
+    ``X-Problems`` gives their number."""
+    data = await read_upload(file, settings.max_upload_bytes)
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_annotate_sync, request, code, file.filename or "upload", data)
+
+
+def _annotate_sync(request: Request, code: str, filename: str, data: bytes) -> Response:
+    from stopnet.web.deps import optional_principal, require_principal
+
+    session = request.app.state.sessionmaker()
+    try:
+        principal = require_principal(optional_principal(request, session))
+        op = get_operation(session, principal, code)
+        out = importer.annotate(session, principal, op, filename, data, request.app.state.settings)
+        return annotated_response(out)
+    finally:
+        session.rollback()
+        session.close()
+
+
+def annotated_response(out: importer.Annotated) -> Response:
+    """The annotated copy as a download."""
+    return Response(
+        out.content,
+        media_type=out.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{out.filename.replace(chr(34), "")}"',
+            "X-Problems": str(out.problems),
+        },
+    )
+
+
 @router.get(
     "/import-template.csv",
     tags=["reporting"],

@@ -6,11 +6,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from stopnet.core.errors import FieldError
 
-from .schemas import CaseOut
+from .schemas import FIELD_HINTS, CaseOut
 
 CASE_FORM_FIELDS = (
     "reference",
@@ -47,43 +45,6 @@ SEIZURE_FORM_FIELDS = (
 )
 MAX_LINES = 50
 
-#: What an officer reads next to a field, in the form and in its error summary.
-FIELD_LABELS = {
-    "reference": "Your case reference",
-    "detected_on": "Detected on",
-    "office": "Office",
-    "place": "Place",
-    "transport_mode": "Transport mode",
-    "is_ecommerce": "Ordered online",
-    "channel": "Channel",
-    "departure_country": "Departure country",
-    "origin_country": "Origin country",
-    "destination_country": "Destination country",
-    "transit_countries": "Transit countries",
-    "detection_method": "Detection method",
-    "concealment": "Concealment",
-    "platform_type": "Platform type",
-    "platform_name": "Platform or marketplace",
-    "consignee_name": "Consignee",
-    "visibility": "Visibility",
-    "notes": "Notes",
-    "reason": "Reason for the correction",
-    "expected_version": "Version",
-    "seizures": "Seizures",
-}
-SEIZURE_LABELS = {
-    "commodity_code": "commodity",
-    "description": "description",
-    "brand": "brand",
-    "rights_holder": "rights holder",
-    "hs_code": "HS code",
-    "pieces": "pieces",
-    "weight_kg": "weight (kg)",
-    "value_amount": "value",
-    "currency": "currency",
-    "infringement_type": "infringement",
-    "nature": "nature",
-}
 _LINE_FIELD = re.compile(r"^s-(\d+)-(\w+)$")
 _LINE = re.compile(r"^seizure line (\d+)$")
 
@@ -114,26 +75,29 @@ def case_to_form(case: CaseOut) -> dict[str, str]:
     return form
 
 
-def validation_errors(e: ValidationError) -> list[FieldError]:
-    out = []
-    for err in e.errors():
-        loc = list(err["loc"])
-        if len(loc) >= 2 and loc[0] == "seizures" and isinstance(loc[1], int):
-            name = f"s-{loc[1]}-{loc[2]}" if len(loc) > 2 else f"seizure line {loc[1] + 1}"
-        else:
-            name = ".".join(str(p) for p in loc) or "form"
-        out.append(FieldError(name, err["msg"].removeprefix("Value error, ")))
-    return out
+def form_field(loc: tuple[Any, ...]) -> str:
+    """The form input a validation error is about: ``s-0-pieces``, ``origin_country``, ``seizure line 2``."""
+    if len(loc) >= 2 and loc[0] == "seizures" and isinstance(loc[1], int):
+        return f"s-{loc[1]}-{loc[2]}" if len(loc) > 2 else f"seizure line {loc[1] + 1}"
+    return ".".join(str(p) for p in loc) or "form"
+
+
+def form_label(name: str, key: str = "") -> str:
+    """What the officer reads for a field (:func:`field_label`), as the error messages name it."""
+    return field_label(name)
 
 
 def field_label(name: str) -> str:
-    """``s-0-pieces`` → ``Seizure line 1: pieces``; ``origin_country`` → ``Origin country``."""
+    """``s-0-pieces`` → ``Seizure line 1, Pieces``; ``origin_country`` → ``Origin country``."""
     m = _LINE_FIELD.match(name)
     if m:
-        return f"Seizure line {int(m.group(1)) + 1}: {SEIZURE_LABELS.get(m.group(2), m.group(2))}"
+        key = m.group(2)
+        hint = FIELD_HINTS.get(key)
+        return f"Seizure line {int(m.group(1)) + 1}, {hint.label if hint else key.replace('_', ' ')}"
     if _LINE.match(name):
         return name.capitalize()
-    return FIELD_LABELS.get(name, name.replace("_", " ").capitalize())
+    hint = FIELD_HINTS.get(name)
+    return hint.label if hint else name.replace("_", " ").capitalize()
 
 
 def field_anchor(name: str) -> str:

@@ -5,7 +5,8 @@ columns. The import is all or nothing: every problem in the file is reported (ro
 nothing is written unless the whole file is clean. It is idempotent: the same file (by SHA-256) is
 recognised, and cases already imported with identical content are counted as unchanged.
 The column template is documented in docs/import-template.md and served at
-``/api/v1/import-template.csv``.
+``/api/v1/import-template.csv``. :func:`annotate` checks a file without importing it and gives it back
+with a ``problems`` column (one cell per row); an import ignores that column.
 
 Speed (docs/benchmarks.md, "Bulk import"): on PostgreSQL (psycopg) a clean file is first tried column
 by column (:mod:`.columnar`: each field's validator once per distinct cell, the rules across cells as
@@ -30,7 +31,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from operator import itemgetter
 from typing import Any, cast
@@ -46,6 +47,7 @@ from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.config import Settings
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
+from stopnet.core.validation import field_errors
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -61,8 +63,8 @@ from stopnet.reference import get_reference
 from stopnet.sharing import outbox
 
 from . import columnar
-from .schemas import CaseRow, ImportResult, SeizureIn
-from .service import CASE_FIELDS, operation_rule_errors, seizure_values, snapshot_of
+from .schemas import FIELD_HINTS, CaseRow, ImportResult, SeizureIn, read_date
+from .service import CASE_FIELDS, date_rule_errors, operation_rule_errors, seizure_values, snapshot_of
 
 CASE_COLUMNS = (
     "case_reference",
@@ -135,6 +137,7 @@ EXAMPLE = {
     "nature": "FALSIFIED",
 }
 MAX_ERRORS = 1000
+PROBLEMS = "problems"  # the column an annotated copy adds (and an import ignores)
 MAX_CELL = 10_000
 XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
 XLSX_MAX_RATIO = 200
@@ -389,23 +392,37 @@ class ParsedCase:
     pending: list[tuple[int, tuple[str, ...]]] = field(default_factory=list, repr=False)
 
 
+def _key(name: str) -> str:
+    """A header cell as a column name: case-insensitive, spaces and dashes as underscores."""
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _is_problems(key: str) -> bool:
+    """The column :func:`annotate` adds: ``problems``, or ``problems (...)`` with the header's own."""
+    return key == PROBLEMS or key.startswith(PROBLEMS + "_(")
+
+
 def _normalise_header(header: list[str]) -> tuple[dict[str, int], list[FieldError]]:
     errors: list[FieldError] = []
     index: dict[str, int] = {}
     for i, name in enumerate(header):
-        key = name.strip().lower().replace(" ", "_").replace("-", "_")
-        if not key:
+        key = _key(name)
+        if not key or _is_problems(key):  # the problem column of an annotated copy is read as a note
             continue
         if key not in COLUMNS:
             if len(errors) < MAX_ERRORS:  # a header of a million junk cells must not list them all
-                errors.append(FieldError(name[:100], "unknown column (see the import template)", row=1))
+                message = f"unknown column {name[:100]!r}; check its spelling against the import template"
+                errors.append(FieldError(name[:100], message, row=1, code="unknown_column"))
         elif key in index:
-            errors.append(FieldError(name[:100], "column appears twice", row=1))
+            errors.append(
+                FieldError(name[:100], f"column {key} appears twice", row=1, code="duplicate_column")
+            )
         else:
             index[key] = i
     for req in REQUIRED:
         if req not in index:
-            errors.append(FieldError(req, "required column is missing", row=1))
+            message = f"required column is missing: add a column {req} (see the import template)"
+            errors.append(FieldError(req, message, row=1, code="missing_column"))
     return index, errors
 
 
@@ -418,14 +435,15 @@ def _bool(value: str) -> bool | str:
     return value  # let validation say it is not a boolean
 
 
+def _column(loc: tuple[Any, ...]) -> str:
+    """The column an error's location is about (a rule across columns: the row)."""
+    name = next((str(p) for p in loc if isinstance(p, str)), "row")
+    return "case_reference" if name == "reference" else name
+
+
 def _errors_from(e: ValidationError, row: int, raw: dict[str, str]) -> list[FieldError]:
-    out = []
-    for err in e.errors():
-        loc = [str(p) for p in err["loc"] if not isinstance(p, int)]
-        name = loc[0] if loc else "row"
-        msg = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-        out.append(FieldError(name, msg, row, raw.get(name)))
-    return out
+    """The problems of a row's cells in a person's words, each with the cell as the file holds it."""
+    return [replace(x, value=raw.get(x.field)) for x in field_errors(e, FIELD_HINTS, name=_column, row=row)]
 
 
 _N_CASE = len(CASE_COLUMNS)
@@ -520,10 +538,28 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
     first row, as long as no problem was found.
     """
     index, errors = _normalise_header(table.header)
-    if errors:
-        return _Parse([], errors)
     if not table.rows:
-        return _Parse([], [FieldError("file", "the file has a header but no data rows")])
+        return _Parse([], errors or [FieldError("file", "the file has a header but no data rows")])
+    if errors:  # the header's problems, and the rows' problems in the columns that can be read
+        parse = _parse_rows(table, op, index, [], None)
+        parse.validate_all()
+        missing = {e.field for e in errors if e.code == "missing_column"}
+        parse.errors[:0] = errors
+        parse.errors[:] = [
+            e for e in parse.errors if not (e.row != 1 and e.field in missing and e.code == "required")
+        ]
+        return _Parse([], parse.errors)
+    return _parse_rows(table, op, index, errors, on_case)
+
+
+def _parse_rows(
+    table: Table,
+    op: Operation,
+    index: dict[str, int],
+    errors: list[FieldError],
+    on_case: Callable[[ParsedCase], None] | None,
+) -> _Parse:
+    """:func:`_parse` of the data rows, the columns read by ``index``."""
     width = len(table.header)
     pick = itemgetter(*(index.get(c, width) for c in COLUMNS))  # position ``width`` is a padding ""
     seizure = _SeizureCells(index)
@@ -538,7 +574,11 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
         if len(cells) != width:
             if len(cells) > width:
                 if any(c.strip() for c in cells[width:]):
-                    errors.append(FieldError("row", f"{len(cells)} cells but the header has {width}", n))
+                    errors.append(
+                        FieldError(
+                            "row", f"{len(cells)} cells but the header has {width}", n, code="ragged_row"
+                        )
+                    )
                     continue
                 cells = cells[:width]
             else:
@@ -560,11 +600,17 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
             continue
         first = seen_rows.setdefault(full, n)
         if first != n:
-            errors.append(FieldError("row", f"duplicate of row {first}", n))
+            errors.append(
+                FieldError("row", f"this row is a duplicate of row {first}; remove it", n, code="duplicate")
+            )
             continue
         ref = full[0]
-        if not ref:
-            errors.append(FieldError("case_reference", "required", n))
+        if not ref:  # named, and the row's other cells checked all the same
+            hint = FIELD_HINTS["reference"]
+            message = f"{hint.label}: required; give {hint.expected}, e.g. {hint.example}"
+            errors.append(FieldError("case_reference", message, n, code="required"))
+            _case_fields(("X", *full[1:_N_CASE]), n, errors, op, partial(raw_of, full))
+            orphans.append((n, full))
             continue
         case_key = full[:_N_CASE]
         parsed = cases.get(ref)
@@ -609,10 +655,10 @@ def _case_fields(
     try:
         fields = CaseRow.model_validate(values)
     except ValidationError as e:
-        errors.extend(
-            x if x.field != "reference" else FieldError("case_reference", x.message, n, case_key[0])
-            for x in _errors_from(e, n, raw())
-        )
+        found = _errors_from(e, n, raw())
+        errors.extend(found)
+        if not any(x.field == "detected_on" for x in found):  # the date is readable: within the operation?
+            errors.extend(date_rule_errors(op, read_date(values.get("detected_on")), n))
         return None
     rule_errors = operation_rule_errors(op, fields, n)
     errors.extend(rule_errors)
@@ -747,6 +793,86 @@ def _import(
         seizures_created=seizures_created,
         rows_unchanged=unchanged_rows,
         already_imported=False,
+    )
+
+
+@dataclass(frozen=True)
+class Annotated:
+    """A checked file given back with a problem column: its bytes, media type and file name."""
+
+    content: bytes
+    media_type: str
+    filename: str
+    problems: int
+
+
+def _text_cell(ws: Any, value: str) -> Any:
+    """A cell holding ``value`` as text (a value starting with ``=`` stays text, not a formula)."""
+    from openpyxl.cell import WriteOnlyCell
+
+    cell = WriteOnlyCell(ws, value)
+    cell.data_type = "s"
+    return cell
+
+
+def check_file(
+    session: Session, principal: Principal, op: Operation, filename: str, data: bytes, settings: Settings
+) -> tuple[Table, list[FieldError]]:
+    """Every problem of the file, as an import would find them, writing nothing. Raises
+    :class:`InvalidInput` when the file cannot be read at all (not CSV or XLSX, empty, too large)."""
+    policy.require_reporter(session, principal, op.id)
+    if len(data) > settings.max_upload_bytes:
+        raise _bad(f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
+    table = read_table(filename, data, settings.max_import_rows)
+    with _gc_paused():
+        stored = _stored_references(session, op, principal)
+        parse = _parse(table, op)
+        parse.validate_all()
+        errors = parse.errors
+        _compare_with_stored(session, op, principal, parse.cases, stored, errors)
+    errors.sort(key=lambda e: (e.row or 0, e.field))
+    return table, errors
+
+
+def annotate(
+    session: Session, principal: Principal, op: Operation, filename: str, data: bytes, settings: Settings
+) -> Annotated:
+    """The file checked (:func:`check_file`) and given back in its own format (CSV with its delimiter,
+    or XLSX) with a ``problems`` column: every problem of a row in its cell, empty for a good row; a
+    problem of the header in the header's cell. Importing the annotated copy ignores that column."""
+    table, errors = check_file(session, principal, op, filename, data, settings)
+    by_row: dict[int, list[str]] = {}
+    for e in errors:
+        by_row.setdefault(e.row or 1, []).append(
+            e.message if e.row is not None else f"{e.field}: {e.message}"
+        )
+    width = len(table.header)
+    keep = [i for i, h in enumerate(table.header) if not _is_problems(_key(h))]
+    header_note = "; ".join(by_row.get(1, []))
+    out_header = [table.header[i] for i in keep] + [PROBLEMS + (f" ({header_note})" if header_note else "")]
+    out_rows = [
+        [(cells[i] if i < len(cells) else "") for i in keep] + cells[width:] + ["\n".join(by_row.get(n, []))]
+        for n, cells in enumerate(table.rows, start=2)
+    ]
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", filename.rsplit(".", 1)[0])[:100] or "import"
+    if _is_xlsx(filename, data):
+        import openpyxl
+
+        wb = openpyxl.Workbook(write_only=True)
+        ws = wb.create_sheet("annotated")
+        for r in [out_header, *out_rows]:
+            ws.append([_text_cell(ws, v) for v in r])
+        buf = io.BytesIO()
+        wb.save(buf)
+        media = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        return Annotated(buf.getvalue(), media, f"{stem}-problems.xlsx", len(errors))
+    text = _decode(data)
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=_delimiter(text), lineterminator="\r\n" if "\r\n" in text else "\n")
+    w.writerow(out_header)
+    w.writerows(out_rows)
+    return Annotated(
+        ("\ufeff" + out.getvalue()).encode(), "text/csv; charset=utf-8", f"{stem}-problems.csv", len(errors)
     )
 
 

@@ -7,10 +7,11 @@ CLI, importer). Functions flush; the request, job or command that called them co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -18,6 +19,7 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from stopnet.core.validation import field_errors
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -33,6 +35,7 @@ from stopnet.reference import get_reference
 from stopnet.sharing import outbox
 
 from .schemas import (
+    FIELD_HINTS,
     CaseAttributes,
     CaseCorrection,
     CaseCreate,
@@ -41,7 +44,10 @@ from .schemas import (
     CaseVersionOut,
     SeizureIn,
     SeizureOut,
+    read_date,
 )
+
+_Input = TypeVar("_Input", bound=CaseAttributes)
 
 CASE_FIELDS = (
     "detected_on",
@@ -68,17 +74,90 @@ SEIZURE_FIELDS = tuple(SeizureIn.model_fields)
 
 def operation_rule_errors(op: Operation, data: CaseAttributes, row: int | None = None) -> list[FieldError]:
     """Rules that need the operation (the schema checks the rest)."""
-    errors = []
-    if not (op.starts_on <= data.detected_on <= op.ends_on):
-        errors.append(
-            FieldError(
-                "detected_on",
-                f"date outside the operation ({op.starts_on.isoformat()} to {op.ends_on.isoformat()})",
-                row,
-                data.detected_on.isoformat(),
-            )
+    return date_rule_errors(op, data.detected_on, row)
+
+
+def date_rule_errors(op: Operation, day: dt.date | None, row: int | None = None) -> list[FieldError]:
+    """The date must fall within the operation (nothing to say of a date that cannot be read)."""
+    if day is None or op.starts_on <= day <= op.ends_on:
+        return []
+    label = FIELD_HINTS["detected_on"].label
+    message = (
+        f"{label}: {day.isoformat()} is outside the operation ({op.starts_on.isoformat()} to "
+        f"{op.ends_on.isoformat()}); give a date within it"
+    )
+    return [FieldError("detected_on", message, row, day.isoformat(), "outside_operation")]
+
+
+def check_case_input(
+    op: Operation,
+    model: type[_Input],
+    payload: dict[str, Any],
+    *,
+    name: Callable[[tuple[Any, ...]], str] | None = None,
+    label: Callable[[str, str], str] | None = None,
+) -> _Input:
+    """``payload`` validated as ``model`` with the operation's rules, every problem at once: the
+    schema's and the date's (read from what was typed when the schema refuses the rest). Raises
+    :class:`InvalidInput` with them all; ``name`` and ``label`` as :func:`field_errors` takes them."""
+    try:
+        data = model.model_validate(payload)
+    except ValidationError as e:
+        errors = (
+            field_errors(e, FIELD_HINTS, name=name, label=label)
+            if name is not None
+            else field_errors(e, FIELD_HINTS, label=label)
         )
-    return errors
+        if not any(x.field == "detected_on" for x in errors):
+            errors += date_rule_errors(op, read_date(payload.get("detected_on")))
+        raise InvalidInput(errors, _problems(errors)) from None
+    errors = operation_rule_errors(op, data)
+    if errors:
+        raise InvalidInput(errors, _problems(errors))
+    return data
+
+
+def check_new_case(
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    payload: dict[str, Any],
+    *,
+    name: Callable[[tuple[Any, ...]], str] | None = None,
+    label: Callable[[str, str], str] | None = None,
+) -> CaseCreate:
+    """:func:`check_case_input` for a new case, naming a reference already used in the same pass as the
+    other problems (a clean case with a taken reference is refused by :func:`create_case`, 409)."""
+    policy.require_reporter(session, principal, op.id)
+    try:
+        return check_case_input(op, CaseCreate, payload, name=name, label=label)
+    except InvalidInput as e:
+        reference = payload.get("reference")
+        taken = _reference_taken(session, principal, op, reference) if isinstance(reference, str) else None
+        if taken is not None and not any(x.field == "reference" for x in e.errors):
+            message = (
+                f"{FIELD_HINTS['reference'].label}: {reference!r} is already used by case {taken}; "
+                "choose another reference, or correct that case"
+            )
+            e.errors.insert(0, FieldError("reference", message, value=reference, code="reference_taken"))
+            e.summary = _problems(e.errors)
+        raise
+
+
+def _reference_taken(session: Session, principal: Principal, op: Operation, reference: str) -> int | None:
+    """The id of this administration's case of ``op`` with this reference, if there is one."""
+    return session.scalar(
+        select(Case.id).where(
+            Case.operation_id == op.id,
+            Case.reporting_org_id == principal.org_id,
+            Case.reference == reference.strip(),
+        )
+    )
+
+
+def _problems(errors: Sequence[FieldError]) -> str:
+    n = len(errors)
+    return f"{n} problem{'s' if n != 1 else ''} found; nothing was saved"
 
 
 def seizure_values(s: SeizureIn) -> dict[str, Any]:
@@ -108,13 +187,7 @@ def create_case(
     errors = operation_rule_errors(op, data)
     if errors:
         raise InvalidInput(errors, "the case breaks the operation's rules")
-    existing = session.scalar(
-        select(Case.id).where(
-            Case.operation_id == op.id,
-            Case.reporting_org_id == principal.org_id,
-            Case.reference == data.reference,
-        )
-    )
+    existing = _reference_taken(session, principal, op, data.reference)
     if existing is not None:
         raise Conflict(
             f"case reference {data.reference!r} already exists (case {existing}); send a correction"

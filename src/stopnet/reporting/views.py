@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from stopnet.access import policy
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
+from stopnet.core.validation import field_errors
 from stopnet.db.models import Operation, Role
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
@@ -23,6 +24,7 @@ from stopnet.web.pages import render, require_csrf, wants_json
 from stopnet.web.uploads import read_upload
 
 from . import importer, service
+from .api import annotated_response
 from .forms import (
     MAX_LINES,
     SEIZURE_FORM_FIELDS,
@@ -30,10 +32,11 @@ from .forms import (
     errors_by_field,
     field_anchor,
     field_label,
+    form_field,
+    form_label,
     form_to_payload,
-    validation_errors,
 )
-from .schemas import CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
+from .schemas import FILTER_HINTS, CaseCorrection, CaseFilters, CaseOut, CasePage
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,15 +48,30 @@ def home(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
 
 
 @router.get("/operations/{code}", dependencies=[READ])
-def operation_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
-    detail = operations.to_detail(db, operations.get_operation(db, principal, code))
-    return render(
-        request,
-        "operation.html",
-        {"op": detail, "can_report": _can_report(principal), "ref": get_reference()},
-        json=detail,
-        principal=principal,
-    )
+def operation_home(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
+    return operation_page(request, db, principal, operations.get_operation(db, principal, code))
+
+
+def operation_page(
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    op: Operation,
+    typed: dict[str, str] | None = None,
+    errors: Sequence[FieldError] = (),
+    *,
+    status_code: int = 200,
+) -> Response:
+    """The operation's page; with ``errors``, the daily report's form as typed and why it was refused."""
+    detail = operations.to_detail(db, op)
+    ctx = {
+        "op": detail,
+        "can_report": _can_report(principal),
+        "ref": get_reference(),
+        "typed": typed or {},
+        "errs": errors_by_field(errors),
+    }
+    return render(request, "operation.html", ctx, json=detail, principal=principal, status_code=status_code)
 
 
 # The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.
@@ -85,7 +103,7 @@ def page_filters(request: Request) -> PageFilters:
         if raw is not None and raw.strip():
             values[name] = raw.strip()
     errors = [
-        FieldError(k, f"at most {n} characters", value=values[k])
+        FieldError(k, f"{FILTER_HINTS[k].label}: {len(values[k])} characters; at most {n}", value=values[k])
         for k, n in _FILTER_MAX.items()
         if len(values.get(k, "")) > n
     ]
@@ -93,9 +111,7 @@ def page_filters(request: Request) -> PageFilters:
     try:
         filters = CaseFilters.model_validate({k: v for k, v in values.items() if k not in too_long})
     except ValidationError as e:
-        for err in e.errors():
-            name = ".".join(str(p) for p in err["loc"]) or "filters"
-            errors.append(FieldError(name, err["msg"], value=values.get(name)))
+        errors += field_errors(e, FILTER_HINTS)
     if errors:
         return PageFilters(CaseFilters(), values, errors)
     return PageFilters(filters, values, [])
@@ -243,15 +259,14 @@ def _create_case_sync(
         payload = form_to_payload(form)
         payload["submit"] = form.get("action") != "draft"
         try:
-            body = CaseCreate.model_validate(payload)
+            body = service.check_new_case(session, principal, op, payload, name=form_field, label=form_label)
             case = service.create_case(session, principal, op, body)
-        except ValidationError as e:
-            return _form_page(request, principal, op, form, validation_errors(e), status_code=422)
         except InvalidInput as e:
             return _form_page(request, principal, op, form, e.errors, status_code=422)
         except Conflict as e:  # the reference is taken: say so next to it, keep what was typed
             session.rollback()
-            errors = [FieldError("reference", e.message, value=form.get("reference"))]
+            message = f"{field_label('reference')}: {e.message}"
+            errors = [FieldError("reference", message, value=form.get("reference"), code="reference_taken")]
             return _form_page(request, principal, op, form, errors, status_code=409)
         session.commit()
         return RedirectResponse(f"/cases/{case.id}", status_code=303)
@@ -324,11 +339,11 @@ def _correct_sync(
         payload["reason"] = form.get("reason", "")
         payload["expected_version"] = form.get("expected_version", "0")
         try:
-            service.correct_case(session, principal, case_id, CaseCorrection.model_validate(payload))
-        except (ValidationError, InvalidInput) as e:
-            errors = validation_errors(e) if isinstance(e, ValidationError) else e.errors
+            body = service.check_case_input(op, CaseCorrection, payload, name=form_field, label=form_label)
+            service.correct_case(session, principal, case_id, body)
+        except InvalidInput as e:
             session.rollback()
-            return _form_page(request, principal, op, form, errors, case=out, status_code=422)
+            return _form_page(request, principal, op, form, e.errors, case=out, status_code=422)
         session.commit()
         return RedirectResponse(f"/cases/{case_id}", status_code=303)
     finally:
@@ -393,6 +408,37 @@ def _import_page_error(request: Request, code: str, principal: CurrentPrincipal,
             "columns": importer.COLUMNS,
         }
         return render(request, "import.html", ctx, principal=principal, status_code=422)
+    finally:
+        session.close()
+
+
+@router.post("/operations/{code}/import/annotated")
+async def import_annotated(
+    code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
+) -> Response:
+    """Check the file only, and download it with a problem column (nothing is imported)."""
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf_token", "")))
+    try:
+        data = await read_upload(file, settings.max_upload_bytes)
+    except InvalidInput as e:
+        return await run_in_threadpool(_import_page_error, request, code, principal, e)
+    return await run_in_threadpool(_annotate_sync, request, code, file.filename or "upload", data, principal)
+
+
+def _annotate_sync(
+    request: Request, code: str, filename: str, data: bytes, principal: CurrentPrincipal
+) -> Response:
+    session = request.app.state.sessionmaker()
+    try:
+        op = operations.get_operation(session, principal, code)
+        try:
+            out = importer.annotate(session, principal, op, filename, data, request.app.state.settings)
+        except InvalidInput as e:
+            session.rollback()
+            return _import_page_error(request, code, principal, e)
+        session.rollback()
+        return annotated_response(out)
     finally:
         session.close()
 

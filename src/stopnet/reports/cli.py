@@ -160,6 +160,7 @@ def _export(
     from pydantic import ValidationError
 
     from stopnet.core.errors import ServiceError
+    from stopnet.core.validation import field_errors
     from stopnet.db.engine import session_scope
     from stopnet.operations.service import get_operation
     from stopnet.reporting.schemas import CaseFilters
@@ -171,9 +172,7 @@ def _export(
     try:
         case_filters = CaseFilters.model_validate({k: v for k, v in filters.items() if v})
     except ValidationError as e:
-        raise _fail(
-            "invalid filter: " + "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        ) from None
+        raise _fail("invalid filter: " + "; ".join(x.message for x in field_errors(e))) from None
     try:
         with session_scope(_session_factory()) as session:
             principal = _principal(session, as_user)

@@ -72,8 +72,10 @@ def daily_report(
             [
                 FieldError(
                     "date",
-                    f"must fall within the operation ({op.starts_on.isoformat()} – {op.ends_on.isoformat()})",
+                    f"Report date: {day.isoformat()} is outside the operation; choose a day from "
+                    f"{op.starts_on.isoformat()} to {op.ends_on.isoformat()}",
                     value=day.isoformat(),
+                    code="outside_operation",
                 )
             ],
             "invalid report date",
@@ -236,14 +238,25 @@ def _comparison_operation(
             raise InvalidInput(
                 [
                     FieldError(
-                        "compare", f"no operation {compare_with!r} that you take part in", value=compare_with
+                        "compare",
+                        f"Compare with: {compare_with!r} is not an operation you take part in; choose one "
+                        "of the list, or no comparison",
+                        value=compare_with,
+                        code="unknown_operation",
                     )
                 ],
                 "invalid comparison",
             ) from None
         if other.id == op.id:
             raise InvalidInput(
-                [FieldError("compare", "an operation is not compared with itself", value=compare_with)],
+                [
+                    FieldError(
+                        "compare",
+                        "Compare with: an operation is not compared with itself; choose another, or no comparison",
+                        value=compare_with,
+                        code="same_operation",
+                    )
+                ],
                 "invalid comparison",
             )
         return other, ""

@@ -12,9 +12,11 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from stopnet.analytics.views import human, percent  # noqa: F401 - registers the dashboard's filters
+from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.operations import service as operations
+from stopnet.reporting.views import operation_page
 from stopnet.web.deps import DB, READ, CurrentPrincipal
-from stopnet.web.pages import render
+from stopnet.web.pages import render, wants_json
 from stopnet.web.templating import templates
 
 from . import charts, pdf, service
@@ -137,17 +139,52 @@ def final_filename(r: FinalReport) -> str:
 
 # ---------------------------------------------------------------------------------------------- pages
 
-DateParam = Annotated[dt.date | None, Query(alias="date", description="The day (YYYY-MM-DD).")]
 CompareParam = Annotated[
     str | None, Query(max_length=32, description="Operation to compare with; 'none' for no comparison.")
 ]
 
 
+DateParam = Annotated[dt.date | None, Query(alias="date", description="The day (YYYY-MM-DD).")]
+DayText = Annotated[str | None, Query(alias="date", max_length=40, description="The day (YYYY-MM-DD).")]
+
+
+def _report_day(op: Any, typed: str | None) -> dt.date | None:
+    """The day a person typed in the daily report's form (None: not given, the default day); raises
+    :class:`InvalidInput` naming the field when it is blank, not a date or outside the operation."""
+    if typed is None:
+        return None
+    span = f"a day from {op.starts_on.isoformat()} to {op.ends_on.isoformat()}"
+    text = typed.strip()
+    if not text:
+        message = f"Report date: required; choose {span}"
+        raise InvalidInput([FieldError("date", message, value=typed, code="required")], "no report date")
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        message = f"Report date: {text!r} is not a date; write YYYY-MM-DD, {span}"
+        raise InvalidInput(
+            [FieldError("date", message, value=typed, code="not_a_date")], "invalid date"
+        ) from None
+    if not op.starts_on <= day <= op.ends_on:
+        message = f"Report date: {day.isoformat()} is outside the operation; choose {span}"
+        raise InvalidInput(
+            [FieldError("date", message, value=typed, code="outside_operation")], "invalid date"
+        )
+    return day
+
+
 @router.get("/operations/{code}/reports/daily", dependencies=[READ])
 def daily_page(
-    code: str, request: Request, db: DB, principal: CurrentPrincipal, day: DateParam = None
+    code: str, request: Request, db: DB, principal: CurrentPrincipal, typed: DayText = None
 ) -> Response:
     op = operations.get_operation(db, principal, code)
+    try:
+        day = _report_day(op, typed)
+    except InvalidInput as e:
+        if wants_json(request):
+            raise
+        # back to the form it came from (the operation page), the date as typed and why
+        return operation_page(request, db, principal, op, {"date": typed or ""}, e.errors, status_code=422)
     r = service.daily_report(db, principal, op, day)
     base = f"/operations/{op.code}/reports/daily"
     one = dt.timedelta(days=1)
@@ -167,9 +204,9 @@ def daily_page(
 
 
 @router.get("/operations/{code}/reports/daily.pdf", dependencies=[READ])
-def daily_pdf_download(code: str, db: DB, principal: CurrentPrincipal, day: DateParam = None) -> Response:
+def daily_pdf_download(code: str, db: DB, principal: CurrentPrincipal, typed: DayText = None) -> Response:
     op = operations.get_operation(db, principal, code)
-    r = service.daily_report(db, principal, op, day)
+    r = service.daily_report(db, principal, op, _report_day(op, typed))
     return pdf_response(daily_pdf(r), daily_filename(r))
 
 
@@ -178,7 +215,15 @@ def final_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, compare: CompareParam = None
 ) -> Response:
     op = operations.get_operation(db, principal, code)
-    r = service.final_report(db, principal, op, compare)
+    errors: list[FieldError] = []
+    try:
+        r = service.final_report(db, principal, op, compare)
+    except InvalidInput as e:
+        if wants_json(request):
+            raise
+        # the report without a comparison, the form showing what was asked and why it cannot be
+        errors = e.errors
+        r = service.final_report(db, principal, op, "none")
     query = {"compare": compare} if compare else {}
     links = {
         "pdf": f"/operations/{op.code}/reports/final.pdf" + (f"?{urlencode(query)}" if query else ""),
@@ -188,9 +233,18 @@ def final_page(
     return render(
         request,
         "reports/final.html",
-        {"r": r, "pdf": False, "charts": final_charts(r), "links": links, "compare_choices": choices},
+        {
+            "r": r,
+            "pdf": False,
+            "charts": final_charts(r),
+            "links": links,
+            "compare_choices": choices,
+            "errors": errors,
+            "typed": {"compare": compare or ""},
+        },
         json=r,
         principal=principal,
+        status_code=422 if errors else 200,
     )
 
 

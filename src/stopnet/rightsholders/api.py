@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from stopnet.core.errors import FieldError, InvalidInput, TooLarge
+from stopnet.core.errors import InvalidInput, TooLarge
 from stopnet.core.pagination import PagingDep
+from stopnet.core.validation import field_errors
 from stopnet.db.models import utcnow
 from stopnet.db.models.rightsholders import BrandStatus, GuideKind, VerificationStatus
 from stopnet.operations.service import get_operation
@@ -172,7 +173,7 @@ def guide_search(
     try:
         return GuideSearch.model_validate(values)
     except ValidationError as e:
-        errors = [FieldError(".".join(map(str, err["loc"])), err["msg"]) for err in e.errors()]
+        errors = field_errors(e)
         raise InvalidInput(errors, "the search is invalid") from None
 
 

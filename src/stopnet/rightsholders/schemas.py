@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from stopnet.core.validation import rule_error
 from stopnet.db.models.rightsholders import (
     BrandStatus,
     GuideKind,
@@ -240,7 +241,9 @@ class GuideContent(_In):
     @model_validator(mode="after")
     def _dates(self) -> GuideContent:
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
+            raise rule_error(
+                "GuideContent", "valid_until", "dates_reversed", "before the date the guide is valid from"
+            )
         return self
 
 
@@ -362,7 +365,9 @@ class VerificationCreate(_In):
         if self.case_id is None and not self.operation:
             raise ValueError("give the operation, or the case the goods were seized in")
         if self.seizure_id is not None and self.case_id is None:
-            raise ValueError("a seizure_id needs its case_id")
+            raise rule_error(
+                "VerificationCreate", "case_id", "required", "a seizure needs the case it belongs to"
+            )
         return self
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.core.errors import FieldError, Forbidden, InvalidInput, NotFound, ServiceError
+from stopnet.core.validation import field_errors
 from stopnet.db.models import Case, Operation, OrgKind, Role, Seizure
 from stopnet.db.models.rightsholders import (
     Brand,
@@ -59,11 +60,7 @@ _ROW = re.compile(r"^(tm|rep)-(\d+)-(\w+)$")
 def _errors(e: ValidationError | InvalidInput) -> list[FieldError]:
     if isinstance(e, InvalidInput):
         return e.errors
-    out = []
-    for err in e.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "form"
-        out.append(FieldError(name, str(err["msg"]).removeprefix("Value error, ")))
-    return out
+    return field_errors(e)
 
 
 def _role_flags(principal: Principal) -> dict[str, bool]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from stopnet.core.validation import rule_error
 from stopnet.db.models.sharing import AlertKind, AlertScope
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -45,9 +46,9 @@ class AlertCreate(BaseModel):
     @model_validator(mode="after")
     def _scope_needs(self) -> AlertCreate:
         if self.scope is AlertScope.REGION and not self.region:
-            raise ValueError("region: a regional alert names its region")
+            raise rule_error("AlertCreate", "region", "required", "a regional alert names its region")
         if self.scope is AlertScope.ADMINISTRATIONS and not self.administrations:
-            raise ValueError("administrations: name at least one administration")
+            raise rule_error("AlertCreate", "administrations", "required", "name at least one administration")
         if self.scope is not AlertScope.REGION:
             self.region = None
         if self.scope is not AlertScope.ADMINISTRATIONS:

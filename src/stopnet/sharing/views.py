@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 
 from stopnet.access.principal import Principal
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError
+from stopnet.core.validation import field_errors
 from stopnet.db.models import Operation
 from stopnet.db.models.sharing import AlertKind, AlertScope
 from stopnet.operations import service as operations
@@ -42,14 +43,7 @@ def _errors(exc: ServiceError | ValidationError) -> list[FieldError]:
     if isinstance(exc, InvalidInput):
         return exc.errors
     if isinstance(exc, ValidationError):
-        out = []
-        for e in exc.errors():
-            name = ".".join(str(p) for p in e["loc"]) or "form"
-            msg = str(e["msg"]).removeprefix("Value error, ")
-            if ": " in msg and not e["loc"]:
-                name, msg = msg.split(": ", 1)
-            out.append(FieldError(name, msg))
-        return out
+        return field_errors(exc)
     return [FieldError("form", exc.message)]
 
 

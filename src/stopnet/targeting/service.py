@@ -1406,11 +1406,18 @@ def record_inspection(
     commodity = data.commodity_code
     if data.outcome is InspectionOutcome.SEIZURE:
         if data.case_id is None:
-            raise InvalidInput([FieldError("case_id", "a seizure is linked to the case reported for it")])
+            message = (
+                "Case id: required for a seizure; give the id of the case your administration reported for it"
+            )
+            raise InvalidInput([FieldError("case_id", message, code="required")])
         case = session.get(Case, data.case_id)
         if case is None or case.operation_id != op.id or case.reporting_org_id != c.org_id:
+            message = (
+                f"Case id: {data.case_id} is not a case of {principal.org_code} in {op.code}; give the id of the "
+                "case your administration reported for this seizure"
+            )
             raise InvalidInput(
-                [FieldError("case_id", f"no case {data.case_id} of {principal.org_code} in {op.code}")]
+                [FieldError("case_id", message, value=str(data.case_id), code="not_your_case")]
             )
         if commodity is None:
             commodity = session.scalar(
@@ -1420,12 +1427,14 @@ def record_inspection(
                 .limit(1)
             )
     elif data.case_id is not None:
-        raise InvalidInput([FieldError("case_id", "only a seizure is linked to a case")])
+        message = "Case id: only a seizure is linked to a case; leave it empty when nothing was found"
+        raise InvalidInput([FieldError("case_id", message, value=str(data.case_id), code="not_a_seizure")])
     if commodity is not None:
         from stopnet.reference import get_reference
 
         if commodity not in get_reference().commodities:
-            raise InvalidInput([FieldError("commodity_code", f"unknown commodity code {commodity!r}")])
+            message = f"Commodity: {commodity!r} is not a commodity code; e.g. MED-NERV"
+            raise InvalidInput([FieldError("commodity_code", message, value=commodity, code="unknown_code")])
     result = InspectionResult(
         consignment_pk=c.id,
         outcome=data.outcome,

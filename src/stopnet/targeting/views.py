@@ -4,7 +4,9 @@ form a CSRF token. The service layer authorises every read and write."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -12,12 +14,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from stopnet.access.principal import Principal
-from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.errors import Conflict, FieldError, InvalidInput
+from stopnet.core.validation import FieldHint, field_errors
 from stopnet.db.models import Operation
 from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
-from stopnet.web.pages import render, require_csrf
+from stopnet.web.pages import render, require_csrf, wants_json
 
 from . import service
 from .api import today
@@ -33,15 +36,34 @@ def _see_other(url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
+#: What the targeting forms' fields are called, and take
+HINTS = {
+    "recent_days": FieldHint("Recent days", "a whole number of days from 1 to 120", "14"),
+    "baseline_days": FieldHint("Baseline days", "a whole number of days from 1 to 730", "56"),
+    "capacity": FieldHint("Capacity", "a number, a share or a number per office", "5%"),
+    "exploration_share": FieldHint("Exploration share", "a share from 0 to 1", "0.1"),
+    "day": FieldHint("Day", "a date written YYYY-MM-DD", "2025-05-20"),
+    "outcome": FieldHint("Result", "one of the results listed"),
+    "case_id": FieldHint("Case id", "the number of your administration's case for the seizure", "12"),
+    "commodity_code": FieldHint("Commodity", "a commodity code", "MED-NERV"),
+    "note": FieldHint("Note", "up to 2,000 characters"),
+    "org_code": FieldHint("Administration", "an administration of the operation", "FR-DGDDI"),
+}
+
+
 def _errors(e: ValidationError | InvalidInput) -> list[FieldError]:
     if isinstance(e, InvalidInput):
-        return e.errors
-    return [
-        FieldError(
-            ".".join(str(p) for p in err["loc"]) or "form", str(err["msg"]).removeprefix("Value error, ")
-        )
-        for err in e.errors()
-    ]
+        return [_labelled(x) for x in e.errors]
+    return field_errors(e, HINTS)
+
+
+def _labelled(e: FieldError) -> FieldError:
+    """A service's message about a form field, prefixed with the field's label when it lacks one."""
+    hint = HINTS.get(e.field)
+    label = hint.label if hint else e.field.replace("_", " ").capitalize()
+    if e.field in ("", "form") or e.message.startswith(label + ":"):
+        return e
+    return replace(e, message=f"{label}: {e.message}")
 
 
 def _ctx(db: Session, principal: Principal, op: Operation) -> dict[str, Any]:
@@ -276,10 +298,24 @@ def selection_page(
     org_code: str | None = None,
 ) -> Response:
     op = get_operation(db, principal, code)
-    the_day = day or today(request)
+    return _selection_page(request, db, principal, op, day or today(request), org_code or None)
+
+
+def _selection_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    op: Operation,
+    the_day: dt.date,
+    org_code: str | None,
+    errors: list[FieldError] | None = None,
+    typed: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
+    """The day's selections; with ``errors``, the form that was refused (``typed``: ``run`` for the
+    selection form, or a consignment id for its inspection form) as typed, and why."""
     selections = [
-        service.selection_out(db, s)
-        for s in service.latest_selections(db, principal, op, the_day, org_code or None)
+        service.selection_out(db, s) for s in service.latest_selections(db, principal, op, the_day, org_code)
     ]
     return render(
         request,
@@ -289,10 +325,20 @@ def selection_page(
             "day": the_day,
             "selections": selections,
             "outcomes": list(InspectionOutcome),
+            "errors": errors or [],
+            "typed": typed or {},
         },
         json=selections,
         principal=principal,
+        status_code=status,
     )
+
+
+def _day_or(text: str, default: dt.date) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        return default
 
 
 @router.post(BASE + "/selection", dependencies=[SESSION_ONLY])
@@ -309,13 +355,18 @@ def run_selection(
 ) -> Response:
     require_csrf(request, csrf_token)
     op = get_operation(db, principal, code)
+    typed = {"day": day, "capacity": capacity, "exploration_share": exploration_share, "org_code": org_code}
     try:
         body = SelectionIn(
             day=day, capacity=capacity, exploration_share=exploration_share, org_code=org_code or None
         )
-    except ValidationError as e:
-        raise InvalidInput(_errors(e), "the selection form is not valid") from e
-    selection = service.run_selection(db, principal, op, body)
+        selection = service.run_selection(db, principal, op, body)
+    except (ValidationError, InvalidInput) as e:
+        db.rollback()
+        if wants_json(request):
+            raise InvalidInput(_errors(e), "the selection form is not valid") from e
+        the_day = _day_or(day, today(request))
+        return _selection_page(request, db, principal, op, the_day, None, _errors(e), {"run": typed}, 422)
     db.commit()
     return _see_other(f"/operations/{op.code}/targeting/selection?day={selection.day}")
 
@@ -336,16 +387,29 @@ def record_inspection(
 ) -> Response:
     require_csrf(request, csrf_token)
     op = get_operation(db, principal, code)
+    typed = {
+        "outcome": outcome,
+        "case_id": case_id or "",
+        "commodity_code": commodity_code or "",
+        "note": note,
+    }
     try:
         body = InspectionIn(
             outcome=outcome,
-            case_id=int(case_id) if case_id and case_id.strip().isdigit() else None,
+            case_id=case_id.strip() if case_id and case_id.strip() else None,
             commodity_code=commodity_code or None,
             note=note,
         )
-    except ValidationError as e:
-        raise InvalidInput(_errors(e), "the inspection result is not valid") from e
-    service.record_inspection(db, principal, op, consignment_id, body, today(request))
+        service.record_inspection(db, principal, op, consignment_id, body, today(request))
+    except (ValidationError, InvalidInput, Conflict) as e:
+        db.rollback()
+        if isinstance(e, Conflict):  # recorded meanwhile (another tab or officer): say so on the page
+            e = InvalidInput([FieldError("outcome", f"Result: {e.message}", code="conflict")], e.message)
+        if wants_json(request):
+            raise InvalidInput(_errors(e), "the inspection result is not valid") from e
+        the_day = _day_or(parse_qs(urlsplit(back).query).get("day", [""])[0], today(request))
+        typed_for = {consignment_id: typed}
+        return _selection_page(request, db, principal, op, the_day, None, _errors(e), typed_for, 422)
     db.commit()
     target = (
         back
@@ -379,13 +443,32 @@ def performance_page(
 @router.get(BASE + "/proposals", dependencies=[READ])
 def proposals_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = get_operation(db, principal, code)
+    return _proposals_page(request, db, principal, op)
+
+
+def _proposals_page(
+    request: Request,
+    db: Session,
+    principal: Principal,
+    op: Operation,
+    errors: list[FieldError] | None = None,
+    typed: dict[str, Any] | None = None,
+    status: int = 200,
+) -> Response:
     items = service.list_proposals(db, principal, op)
     return render(
         request,
         "targeting/proposals.html",
-        {**_ctx(db, principal, op), "proposals": items, "today": today(request)},
+        {
+            **_ctx(db, principal, op),
+            "proposals": items,
+            "today": today(request),
+            "errors": errors or [],
+            "form": typed or {"recent_days": "14", "baseline_days": "56"},
+        },
         json=items,
         principal=principal,
+        status_code=status,
     )
 
 
@@ -402,11 +485,15 @@ def propose(
 ) -> Response:
     require_csrf(request, csrf_token)
     op = get_operation(db, principal, code)
+    typed = {"recent_days": recent_days, "baseline_days": baseline_days, "org_code": org_code}
     try:
         body = ProposeIn(recent_days=recent_days, baseline_days=baseline_days, org_code=org_code or None)
-    except ValidationError as e:
-        raise InvalidInput(_errors(e), "the proposal form is not valid") from e
-    service.propose(db, principal, op, body, today(request))
+        service.propose(db, principal, op, body, today(request))
+    except (ValidationError, InvalidInput) as e:
+        db.rollback()
+        if wants_json(request):
+            raise InvalidInput(_errors(e), "the proposal form is not valid") from e
+        return _proposals_page(request, db, principal, op, _errors(e), typed, 422)
     db.commit()
     return _see_other(f"/operations/{op.code}/targeting/proposals")
 

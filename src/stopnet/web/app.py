@@ -19,6 +19,7 @@ from stopnet import __version__
 from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
 from stopnet.core.keys import session_info
+from stopnet.core.validation import FieldHint, field_errors
 from stopnet.db.engine import make_engine, make_sessionmaker
 
 from . import docs as api_docs
@@ -83,6 +84,30 @@ class SecurityHeaders:
 
 def _wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+async def _html_invalid(request: Request, error: InvalidInput) -> Response:
+    """The error page for a browser's request that could not be read: each problem in words."""
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"error": error, "principal": await _principal_or_none(request), "back": _same_site_referer(request)},
+        status_code=422,
+    )
+
+
+def _same_site_referer(request: Request) -> str:
+    """The page a refused request came from, when it is one of this site's (for a "back" link)."""
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url)
+    return referer.removeprefix(base.rstrip("/")) if referer.startswith(base) else ""
+
+
+def _field_hints() -> dict[str, FieldHint]:
+    """The labels, expectations and examples of the request fields, by field name."""
+    from stopnet.reporting.schemas import FIELD_HINTS
+
+    return FIELD_HINTS
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -220,10 +245,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            FieldError(_field_name(tuple(e["loc"])), str(e["msg"]).removeprefix("Value error, "))
-            for e in exc.errors()
-        ]
+        errors = field_errors(exc.errors(), _field_hints(), name=_field_name)
+        if _wants_html(request):  # a person with a browser: the site's page, in words, never JSON
+            return await _html_invalid(request, InvalidInput(errors, "the form could not be read"))
         return JSONResponse(InvalidInput(errors, "the request is invalid").to_dict(), status_code=422)
 
     @app.exception_handler(OverflowError)
@@ -235,7 +259,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if isinstance(exc, DataError) and getattr(exc.orig, "sqlstate", None) not in OUT_OF_RANGE:
             raise exc  # another data error: a 500 like any other
         log.warning("value out of range on %s %s: %s", request.method, request.url.path, exc)
-        error = InvalidInput([FieldError("request", "a value is out of range")], "the request is invalid")
+        message = "a number or date given is larger than what can be stored; check what was typed"
+        error = InvalidInput([FieldError("request", message, code="out_of_range")], "the request is invalid")
+        if _wants_html(request):
+            return await _html_invalid(request, error)
         return JSONResponse(error.to_dict(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

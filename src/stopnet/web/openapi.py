@@ -35,10 +35,18 @@ ERROR_SCHEMA: dict[str, Any] = {
 FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "title": "FieldError",
     "type": "object",
-    "required": ["field", "message"],
+    "required": ["field", "code", "message"],
     "properties": {
-        "field": {"type": "string"},
-        "message": {"type": "string"},
+        "field": {"type": "string", "description": "The field's machine name (``seizures.0.pieces``)."},
+        "code": {
+            "type": "string",
+            "description": "The problem, stable for programs: required, not_a_number, not_a_date, "
+            "bad_format, too_long, unknown_code, outside_operation, needs_quantity, ... (invalid: other)",
+        },
+        "message": {
+            "type": "string",
+            "description": "For a person: the field's label, what is wrong, an example.",
+        },
         "row": {"type": "integer", "description": "Data row of an import file (the header is row 1)."},
         "value": {"type": "string"},
     },
