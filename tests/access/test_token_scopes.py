@@ -101,6 +101,7 @@ SESSION_ROUTES = (
     "POST /operations/{code}/alerts",
     "POST /operations/{code}/cases/new",
     "POST /operations/{code}/import",
+    "POST /operations/{code}/import/annotated",
     "POST /operations/{code}/targeting/consignments/{consignment_id}/inspection",
     "POST /operations/{code}/targeting/proposals",
     "POST /operations/{code}/targeting/proposals/{proposal_id}/accept",
@@ -258,7 +259,7 @@ WRITE_ROUTES = (
 # Validating a case.
 VALIDATE_ROUTES = ("POST /api/v1/cases/{case_id}/validate",)
 # Bulk imports.
-IMPORT_ROUTES = ("POST /api/v1/operations/{code}/imports",)
+IMPORT_ROUTES = ("POST /api/v1/operations/{code}/imports", "POST /api/v1/operations/{code}/imports/annotated")
 # Exports of cases and seizures.
 EXPORT_ROUTES = (
     "GET /api/v1/operations/{code}/exports/cases.{fmt}",

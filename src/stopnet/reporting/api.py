@@ -210,6 +210,7 @@ def _import_sync(request: Request, code: str, filename: str, data: bytes) -> tup
 
 @router.post(
     "/operations/{code}/imports/annotated",
+    dependencies=[IMPORT],
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The file with a problems column"}},
 )

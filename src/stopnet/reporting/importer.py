@@ -820,7 +820,7 @@ def check_file(
 ) -> tuple[Table, list[FieldError]]:
     """Every problem of the file, as an import would find them, writing nothing. Raises
     :class:`InvalidInput` when the file cannot be read at all (not CSV or XLSX, empty, too large)."""
-    policy.require_reporter(session, principal, op.id)
+    policy.require_reporter(session, principal, op.id, scope="import")
     if len(data) > settings.max_upload_bytes:
         raise _bad(f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
     table = read_table(filename, data, settings.max_import_rows)

@@ -412,7 +412,7 @@ def _import_page_error(request: Request, code: str, principal: CurrentPrincipal,
         session.close()
 
 
-@router.post("/operations/{code}/import/annotated")
+@router.post("/operations/{code}/import/annotated", dependencies=[SESSION_ONLY])
 async def import_annotated(
     code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
 ) -> Response:
