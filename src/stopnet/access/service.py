@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
 from stopnet.db.models import ApiToken, Organisation, Role, User, utcnow
 from stopnet.db.models.access import RecoveryCode
 
@@ -479,8 +480,13 @@ def list_users(
             raise Forbidden("a contact point sees the accounts of its own administration only")
         stmt = stmt.where(User.org_id == org.id)
     if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(User.email).like(like), func.lower(User.display_name).like(like)))
+        like = contains_pattern(q.strip())
+        stmt = stmt.where(
+            or_(
+                func.lower(User.email).like(like, escape=LIKE_ESCAPE),
+                func.lower(User.display_name).like(like, escape=LIKE_ESCAPE),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
         stmt.order_by(User.org_id, User.email).offset((page - 1) * page_size).limit(page_size)
