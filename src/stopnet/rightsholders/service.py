@@ -37,6 +37,7 @@ from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, TooLarge
 from stopnet.core.like import LIKE_ESCAPE, contains_pattern
+from stopnet.core.pdf import refuse_active_content
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -631,6 +632,8 @@ def sniff_type(filename: str, data: bytes) -> str:
         if data.startswith(magic):
             if not name.endswith(suffixes):
                 break
+            if ctype == "application/pdf":
+                refuse_active_content(filename, data)
             return ctype
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and name.endswith(".webp"):
         return "image/webp"
