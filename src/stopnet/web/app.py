@@ -24,6 +24,7 @@ from stopnet.db.engine import make_engine, make_sessionmaker
 from . import openapi
 from .sessions import secret_key
 from .templating import templates
+from .uploads import BodyLimits
 
 log = logging.getLogger("stopnet.web")
 STATIC = Path(__file__).parent / "static"
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.secret = secret_key(settings)
+    app.add_middleware(BodyLimits, settings=settings)  # inside SecurityHeaders: its refusals get them too
     app.add_middleware(SecurityHeaders, secure=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
