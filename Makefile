@@ -12,7 +12,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## demo: SQLite database, simulated STOP IV operation, web app on http://127.0.0.1:8000
+## demo: SQLite database, simulated STOP IV and STOP III operations, web app on http://127.0.0.1:8000
 demo: $(BIN)/.installed
 	$(BIN)/stopnet demo
 

@@ -191,3 +191,13 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def bench_sessions(engine: Any, settings: Any = None) -> Any:
+    """Sessions carrying the installation's audit keys (those of ``settings``, else the environment's), as
+    the servers the benchmarks start have: a keyless session may not extend their keyed audit chain."""
+    from stopnet.config import get_settings
+    from stopnet.core.keys import session_info
+    from stopnet.db.engine import make_sessionmaker
+
+    return make_sessionmaker(engine, info=session_info(settings or get_settings()))

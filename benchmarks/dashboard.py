@@ -46,11 +46,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from _common import free_port, wait_healthy  # noqa: E402
+from _common import bench_sessions, free_port, wait_healthy  # noqa: E402
 from sqlalchemy import create_engine, select, text  # noqa: E402
 
 from stopnet.access.service import create_token, principal_for  # noqa: E402
-from stopnet.db.engine import make_engine, make_sessionmaker  # noqa: E402
+from stopnet.db.engine import make_engine  # noqa: E402
 from stopnet.db.migrate import upgrade  # noqa: E402
 from stopnet.db.models import (  # noqa: E402
     Operation,
@@ -239,7 +239,7 @@ def load(url: str, n_seizures: int) -> None:
     admins, cases, seizures = generate(n_seizures)
     t_gen = time.perf_counter() - t0
     engine = make_engine(url)
-    with make_sessionmaker(engine)() as s:
+    with bench_sessions(engine)() as s:
         orgs = [
             Organisation(
                 code=code, name=f"{code} customs", kind=OrgKind.CUSTOMS, country_code=c, region_code=r
@@ -323,7 +323,7 @@ def viewers(url: str) -> dict[str, tuple[str, Any]]:
     """A fresh API token and the principal of each benchmark viewer (officer of FR, coordinator)."""
     engine = make_engine(url)
     out: dict[str, tuple[str, Any]] = {}
-    with make_sessionmaker(engine)() as s:
+    with bench_sessions(engine)() as s:
         for name, org_code, role in (
             ("officer", "FR-CUS", Role.OFFICER),
             ("coordinator", "WCO-OCU", Role.COORDINATOR),
@@ -398,7 +398,7 @@ def bare_sql(url: str, principal: Any, query: dict[str, str], repeat: int) -> li
     engine = make_engine(url)
     filters, errors = parse_filters(query)
     assert not errors
-    with make_sessionmaker(engine)() as s:
+    with bench_sessions(engine)() as s:
         op = s.scalar(select(Operation).where(Operation.code == CODE))
         assert op is not None
         stmts = service.bare_statements(s, principal, op, filters, service.DEFAULT_RECENT_DAYS)

@@ -45,6 +45,7 @@ from typing import Any
 from _common import (
     DEFAULT_PG_URL,
     TMP,
+    bench_sessions,
     fresh_database,
     machine,
     median,
@@ -56,7 +57,7 @@ from _common import timed as _timed
 
 from stopnet.access.service import cli_principal
 from stopnet.config import Settings
-from stopnet.db.engine import make_engine, make_sessionmaker
+from stopnet.db.engine import make_engine
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -218,7 +219,7 @@ def seed_world(url: str) -> None:
     """The organisations, the operation and its participants that an import needs (as tests' ``world``)."""
     engine = make_engine(url)
     try:
-        with make_sessionmaker(engine)() as s:
+        with bench_sessions(engine)() as s:
             orgs = {}
             for code, name, kind, country, region in [
                 ("WCO-OCU", "WCO Operational Coordination Unit", OrgKind.COORDINATOR, None, None),
@@ -315,7 +316,7 @@ def run_importer(url: str, path: Path) -> tuple[Run, Any]:
         max_upload_bytes=max(20 * 1024 * 1024, size + 1),
         max_import_rows=max(200_000, 2 * 10**6),
     )
-    factory = make_sessionmaker(engine)
+    factory = bench_sessions(engine, settings)
 
     def go() -> Any:
         data = path.read_bytes()

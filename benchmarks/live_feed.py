@@ -46,6 +46,7 @@ from typing import Any
 from _common import (
     DEFAULT_PG_URL,
     ROOT,
+    bench_sessions,
     free_port,
     fresh_database,
     machine,
@@ -154,7 +155,7 @@ def seed(url: str, orgs: int) -> tuple[list[str], int]:
     import datetime as dt
 
     from stopnet.access.service import create_token
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import make_engine
     from stopnet.db.models import (
         Operation,
         OperationPhase,
@@ -169,7 +170,7 @@ def seed(url: str, orgs: int) -> tuple[list[str], int]:
     )
 
     engine = make_engine(url)
-    with make_sessionmaker(engine)() as s:
+    with bench_sessions(engine)() as s:
         coord = Organisation(code="WCO-OCU", name="Coordinating unit", kind=OrgKind.COORDINATOR)
         s.add(coord)
         s.flush()
@@ -229,13 +230,13 @@ def writer(url: str, orgs: int, rate: float, seconds: float, start_at: float, pr
     from sqlalchemy import select
 
     from stopnet.access.service import principal_for
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import make_engine
     from stopnet.db.models import Operation, Organisation, User
     from stopnet.reporting.schemas import CaseCreate
     from stopnet.reporting.service import create_case
 
     engine = make_engine(url)
-    factory = make_sessionmaker(engine)
+    factory = bench_sessions(engine)
     with factory() as s:
         op = s.scalar(select(Operation).where(Operation.code == CODE))
         principals = [

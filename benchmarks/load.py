@@ -54,6 +54,7 @@ import httpx2
 from _common import (
     DEFAULT_PG_URL,
     ROOT,
+    bench_sessions,
     free_port,
     fresh_database,
     machine,
@@ -103,7 +104,7 @@ def case_body(reference: str, rng: random.Random) -> dict[str, Any]:
 def seed(url: str, administrations: int, cases: int) -> dict[str, list[str]]:
     """Operation, administrations with an officer token each, a coordinator token; ``cases`` reported."""
     from stopnet.access.service import create_token, principal_for
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import make_engine
     from stopnet.db.models import (
         Operation,
         OperationPhase,
@@ -122,7 +123,7 @@ def seed(url: str, administrations: int, cases: int) -> dict[str, list[str]]:
     rng = random.Random(8)
     engine = make_engine(url)
     tokens: dict[str, list[str]] = {"officers": [], "coordinator": []}
-    with make_sessionmaker(engine)() as s:
+    with bench_sessions(engine)() as s:
         coord = Organisation(code="WCO-OCU", name="Coordinating unit", kind=OrgKind.COORDINATOR)
         s.add(coord)
         s.flush()

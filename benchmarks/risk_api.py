@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, free_port, fresh_database, machine, table, versions, wait_healthy
+from _common import ROOT, bench_sessions, free_port, fresh_database, machine, table, versions, wait_healthy
 
 OP = "BENCH-OP"
 
@@ -49,7 +49,7 @@ def seed(url: str, tmp: Path) -> tuple[list[str], list[Any], Any]:
     from sqlalchemy import select
 
     from stopnet.access.service import cli_principal, create_token
-    from stopnet.db.engine import make_engine, make_sessionmaker, session_scope
+    from stopnet.db.engine import make_engine, session_scope
     from stopnet.db.models import (
         Operation,
         OperationStatus,
@@ -65,7 +65,7 @@ def seed(url: str, tmp: Path) -> tuple[list[str], list[Any], Any]:
     from stopnet.targeting.schemas import RuleCreate
 
     engine = make_engine(url)
-    factory = make_sessionmaker(engine)
+    factory = bench_sessions(engine)
     with session_scope(factory) as s:
         coord = Organisation(code="WCO-OCU", name="WCO OCU", kind=OrgKind.COORDINATOR)
         fr = Organisation(code="FR-CUS", name="France Customs", kind=OrgKind.CUSTOMS, country_code="FR")

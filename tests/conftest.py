@@ -25,6 +25,7 @@ from stopnet.access.passwords import hash_password
 from stopnet.access.principal import Principal
 from stopnet.access.service import create_token, principal_for
 from stopnet.config import Settings
+from stopnet.core.keys import session_info
 from stopnet.db.engine import make_engine, make_sessionmaker
 from stopnet.db.migrate import upgrade
 from stopnet.db.models import (
@@ -99,9 +100,9 @@ def _empty_all(engine: Engine) -> None:
 
 
 @pytest.fixture
-def session_factory(engine: Engine) -> Iterator[sessionmaker[Session]]:
+def session_factory(engine: Engine, settings: Settings) -> Iterator[sessionmaker[Session]]:
     _empty_all(engine)
-    yield make_sessionmaker(engine)
+    yield make_sessionmaker(engine, info=session_info(settings))
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
-audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="The keyed, hash-chained audit trail and its signed checkpoints.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Users and API tokens.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(import_app, name="import")
@@ -33,10 +35,9 @@ err = Console(stderr=True)
 
 
 def _session_factory() -> sessionmaker[Session]:
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import sessions_for
 
-    settings = get_settings()
-    return make_sessionmaker(make_engine(settings.database_url, echo=settings.sql_echo))
+    return sessions_for(get_settings())
 
 
 @db_app.command("upgrade")
@@ -101,18 +102,53 @@ def import_seizures(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit chain; exit 1 if any entry was altered or deleted."""
-    from stopnet.audit.service import verify
+def audit_verify(
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A checkpoint kept elsewhere (a JSON line, e.g. from a daily report); repeatable."),
+    ] = None,
+) -> None:
+    """Check the keyed chain and the signed checkpoints; exit 1 if anything was cut, altered or inserted."""
+    from stopnet.audit.checkpoints import Checkpoint
+    from stopnet.audit.service import entry_count, verify
     from stopnet.db.engine import session_scope
 
+    extra = [
+        Checkpoint.from_json(line)
+        for f in checkpoint or []
+        for line in f.read_text().splitlines()
+        if line.strip()
+    ]
     with session_scope(_session_factory()) as session:
-        problems = verify(session)
+        problems = verify(session, extra=extra)
+        count = entry_count(session)
     if problems:
         for p in problems:
             err.print(f"[red]entry {p.entry_id}: {p.problem}[/red]")
         raise typer.Exit(1)
-    console.print("audit chain intact")
+    console.print(f"audit chain intact: {count} entries")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the trail's head now, keep it in data_dir/audit and print it (to keep a copy elsewhere)."""
+    from stopnet.audit.service import checkpoint as sign_head
+    from stopnet.db.engine import session_scope
+
+    with session_scope(_session_factory()) as session:
+        head = sign_head(session)
+    if head is None:
+        err.print("the audit trail is empty: nothing to sign")
+        raise typer.Exit(1)
+    print(head.to_json())
+
+
+@audit_app.command("public-key")
+def audit_public_key() -> None:
+    """Print the Ed25519 public key that checks this installation's checkpoints (hex)."""
+    from stopnet.core.keys import audit_keys
+
+    print(audit_keys(get_settings()).public_key_hex())
 
 
 @users_app.command("token")
@@ -172,6 +208,7 @@ def simulate(
     ] = True,
 ) -> None:
     """Generate a synthetic operation calibrated to the published figures (and load it into the database)."""
+    from stopnet.core.progress import show_progress
     from stopnet.db.engine import session_scope
     from stopnet.simulate import SPECS, seed_operation, simulate_operation
 
@@ -184,8 +221,8 @@ def simulate(
         from stopnet.db.migrate import upgrade
 
         upgrade(get_settings().database_url)
-        with session_scope(_session_factory()) as session:
-            info = seed_operation(session, spec, seed=seed)
+        with session_scope(_session_factory()) as session, show_progress("simulate", "cases") as progress:
+            info = seed_operation(session, spec, seed=seed, progress=progress)
         console.print(f"{spec.code} loaded: {info.cases_created} cases created (seed {seed})")
 
 
@@ -196,11 +233,12 @@ def demo(
     ] = True,
     seed: int = 42,
 ) -> None:
-    """Migrate the database, load a simulated STOP IV operation with one user per role, and serve the app."""
+    """Migrate the database, load simulated STOP IV and STOP III with one user per role, and serve the app."""
     from stopnet.db.engine import session_scope
     from stopnet.db.migrate import upgrade
     from stopnet.db.models import utcnow
     from stopnet.simulate import seed_demo
+    from stopnet.simulate.rights import seed_demo_rights
     from stopnet.simulate.targeting import seed_demo_targeting
     from stopnet.targeting.service import master_key
 
@@ -220,6 +258,14 @@ def demo(
             today=utcnow().date(),
             seed=seed,
         )
+    with session_scope(_session_factory()) as session:
+        rights = seed_demo_rights(
+            session,
+            operation=current,
+            org_code=info.home_org,
+            data_dir=Path(settings.data_dir),
+            max_bytes=settings.attachment_max_bytes,
+        )
     console.print("[bold]Demo sign-ins[/bold] (new passwords each time the demo starts):")
     for u in info.users:
         console.print(
@@ -238,7 +284,14 @@ def demo(
             f"Risk targeting: {targeting.consignments:,} simulated consignments of {info.home_org}, model "
             f"{targeting.model_version}, rule {targeting.rule} active; {targeting.selected} selected for "
             f"inspection on {targeting.day}: {base}/operations/{current}/targeting/"
-            f"selection?day={targeting.day}",
+            f"selection?day={targeting.day}; {targeting.proposals} rules proposed from the operation's trends",
+            soft_wrap=True,
+        )
+    if rights.brands:
+        states = ", ".join(f"{n} {state}" for state, n in sorted(rights.requests.items()))
+        console.print(
+            f"Rights holders: brands {', '.join(rights.brands)} approved, {rights.guides} identification guides "
+            f"with {rights.photos} photos, verification requests {states}: {base}/rights/requests",
             soft_wrap=True,
         )
     creds = Path(settings.data_dir) / "demo-credentials.txt"

@@ -28,8 +28,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port the web server listens on.")
     secret_key: str = Field(
         default="",
-        description="Key that signs session cookies and CSRF tokens. Empty: a random key is generated "
-        "per process and written to data_dir/secret.key so that it survives restarts.",
+        description="The installation's secret: signs session cookies and CSRF tokens, and keys the audit "
+        "chain and its signed checkpoints (docs/security.md). Empty: a random key is generated once and "
+        "written to data_dir/secret.key. Keep it, and keep it out of database backups: without it the audit "
+        "trail can no longer be verified.",
     )
     data_dir: Path = Field(
         default=Path("./var"),

@@ -120,7 +120,7 @@ def _ok(r: Any, *codes: int) -> dict[str, Any]:
 def build(engine: Engine, client: TestClient) -> AuthzWorld:
     """Empty the database and build the world through the API (tokens of the acting users)."""
     _empty_all(engine)
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    factory = client.app.state.sessionmaker  # type: ignore[attr-defined]  # the app's: with the audit keys
     w = _base_world(factory)
     aw = AuthzWorld(w, engine)
     h = {name: a.headers for name, a in w.actors.items()}

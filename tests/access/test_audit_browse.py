@@ -10,7 +10,7 @@ from sqlalchemy import update
 from stopnet.audit.service import record, verify
 from stopnet.db.models import AuditEntry
 from tests.access.conftest import HTML, JSON, page_csrf, password_step, user_row
-from tests.conftest import case_payload
+from tests.conftest import PASSWORD, case_payload
 
 AUDIT = "/api/v1/audit"
 
@@ -52,7 +52,7 @@ def test_account_events_are_written_and_filters_find_them(client, world, signed_
     client.post(f"/api/v1/users/{officer_id}/role", json={"role": "contact_point"})  # user.role_change
     client.post(f"/api/v1/users/{officer_id}/reset-password", json={})  # password.reset
     token = client.post(
-        "/api/v1/tokens", json={"org": "FR-CUS", "name": "x", "scopes": ["cases:read"]}
+        "/api/v1/tokens", json={"org": "FR-CUS", "name": "x", "scopes": ["cases:read"], "password": PASSWORD}
     ).json()
     client.post(f"/api/v1/tokens/{token['token']['id']}/revoke")  # token.create, token.revoke
     signed_in(world["coordinator"])

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from stopnet.db.models import ApiToken, AuditEntry
 from tests.access.conftest import HTML, JSON, csrf_from, page_csrf
+from tests.conftest import PASSWORD
 
 TOKENS = "/api/v1/tokens"
 CASES = "/api/v1/operations/TEST-OP/cases"
@@ -16,7 +17,10 @@ CASES = "/api/v1/operations/TEST-OP/cases"
 
 def test_create_list_and_revoke_through_the_api(client, world, signed_in, db):
     signed_in(world["fr_ncp"])
-    r = client.post(TOKENS, json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"]})
+    r = client.post(
+        TOKENS,
+        json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"], "password": PASSWORD},
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     secret = created["secret"]
@@ -52,7 +56,7 @@ def test_create_list_and_revoke_through_the_api(client, world, signed_in, db):
 
 def test_rules_of_a_new_token(client, world, signed_in):
     signed_in(world["fr_ncp"])
-    base = {"org": "FR-CUS", "name": "x", "scopes": ["cases:read"]}
+    base = {"org": "FR-CUS", "name": "x", "scopes": ["cases:read"], "password": PASSWORD}
     assert client.post(TOKENS, json={**base, "org": "DE-CUS"}).status_code == 403
     assert client.post(TOKENS, json={**base, "role": "admin"}).status_code == 403
     assert client.post(TOKENS, json={**base, "scopes": ["everything"]}).status_code == 422
@@ -88,6 +92,7 @@ def test_token_pages_create_show_once_and_revoke(client, world, signed_in, db):
             "name": "customs system",
             "role": "officer",
             "scopes": ["cases:read", "cases:write"],
+            "password": PASSWORD,
             "csrf_token": csrf_from(page.text),
         },
         headers=HTML,
@@ -102,7 +107,13 @@ def test_token_pages_create_show_once_and_revoke(client, world, signed_in, db):
     assert token.scopes == "cases:read cases:write"
     no_scope = client.post(
         "/admin/tokens",
-        data={"org": "FR-CUS", "name": "n", "role": "officer", "csrf_token": csrf_from(listing.text)},
+        data={
+            "org": "FR-CUS",
+            "name": "n",
+            "role": "officer",
+            "password": PASSWORD,
+            "csrf_token": csrf_from(listing.text),
+        },
         headers=HTML,
     )
     assert no_scope.status_code == 422 and 'id="scopes-error"' in no_scope.text
@@ -133,3 +144,61 @@ def test_only_contact_points_and_admins_reach_token_management(client, world, si
     if expected == 403:
         assert client.post(TOKENS, json=body).status_code == 403
         assert client.post(f"{TOKENS}/1/revoke").status_code == 403
+
+
+def test_the_tokens_of_a_deactivated_account_stop_for_good(client, world, signed_in, db):
+    """A token made by a person acts for that person: deactivating the account revokes it (audited), and
+    reactivating the account does not revive it. Organisation tokens made on the server keep working."""
+    from stopnet.access.service import create_token
+    from stopnet.db.models import Organisation, Role, User
+
+    signed_in(world["fr_ncp"])
+    made = client.post(
+        TOKENS,
+        json={"org": "FR-CUS", "name": "national system", "scopes": ["cases:read"], "password": PASSWORD},
+    )
+    assert made.status_code == 201, made.text
+    token, secret = made.json()["token"], made.json()["secret"]
+    assert token["created_by"] == world["fr_ncp"].email
+    machine = {"Authorization": f"Bearer {secret}"}
+    assert client.get(CASES, headers=machine).status_code == 200
+    fr = db.scalar(select(Organisation).where(Organisation.code == "FR-CUS"))
+    _, org_secret = create_token(db, None, fr, "made on the server", Role.OFFICER, frozenset({"cases:read"}))
+    db.commit()
+    ncp = db.scalar(select(User).where(User.email == world["fr_ncp"].email))
+
+    signed_in(world["admin"])
+    assert client.post(f"/api/v1/users/{ncp.id}/deactivate").status_code == 200
+    refused = client.get(CASES, headers=machine)
+    assert refused.status_code == 401 and "revoked" in refused.json()["detail"], refused.text
+    listed = {t["id"]: t for t in client.get(TOKENS, params={"org": "FR-CUS"}).json()["items"]}
+    assert listed[token["id"]]["active"] is False and listed[token["id"]]["revoked_at"] is not None
+    assert listed[token["id"]]["created_by"] == world["fr_ncp"].email
+    org_tokens = [t for t in listed.values() if t["name"] == "made on the server"]
+    assert org_tokens and org_tokens[0]["created_by"] is None and org_tokens[0]["active"] is True
+    assert client.get(CASES, headers={"Authorization": f"Bearer {org_secret}"}).status_code == 200
+    revocation = db.scalar(
+        select(AuditEntry).where(
+            AuditEntry.action == "token.revoke", AuditEntry.object_id == str(token["id"])
+        )
+    )
+    assert revocation is not None and revocation.details["reason"] == "account deactivated"
+    assert revocation.actor_label == world["admin"].email
+    page = client.get("/admin/tokens?org=FR-CUS", headers=HTML)
+    assert world["fr_ncp"].email in page.text and "the organisation (made on the server)" in page.text
+
+    assert client.post(f"/api/v1/users/{ncp.id}/activate").status_code == 200
+    assert client.get(CASES, headers=machine).status_code == 401  # not revived
+
+
+def test_a_token_of_an_inactive_account_is_refused_whatever_deactivated_it(client, world, db):
+    """Even an account switched off outside the service (by hand in the database) stops its tokens."""
+    from stopnet.db.models import User
+
+    officer = world["fr_officer"]
+    assert client.get(CASES, headers=officer.headers).status_code == 200
+    user = db.scalar(select(User).where(User.email == officer.email))
+    user.is_active = False
+    db.commit()
+    refused = client.get(CASES, headers=officer.headers)
+    assert refused.status_code == 401 and "deactivated" in refused.json()["detail"], refused.text

@@ -73,7 +73,11 @@ def test_enrolment_needs_a_right_code_and_shows_recovery_codes_once(client, worl
     signed_in(world["fr_officer"])
     enrolment = client.get("/account/totp", headers=JSON).json()
     authenticator = pyotp.TOTP(enrolment["secret"])
-    data = {"enrolment_token": enrolment["enrolment_token"], "csrf_token": page_csrf(client)}
+    data = {
+        "enrolment_token": enrolment["enrolment_token"],
+        "password": PASSWORD,
+        "csrf_token": page_csrf(client),
+    }
     bad = client.post("/account/totp", data={**data, "code": wrong_code(authenticator)}, headers=HTML)
     assert bad.status_code == 422
     assert "wrong code" in bad.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from stopnet.db.models import AuditEntry, Role
+from stopnet.db.models import AuditEntry, Role, User
 from tests.access.conftest import HTML, JSON, page_csrf, password_step, user_row
 
 USERS = "/api/v1/users"
@@ -201,3 +201,82 @@ def test_a_json_api_write_needs_a_json_body(client, world, signed_in, db):
     r = client.post(USERS, content=body, headers={"Content-Type": "text/plain"})
     assert r.status_code == 422
     assert db.scalar(select(AuditEntry.id).where(AuditEntry.action == "user.create")) is None
+
+
+def test_new_account_form_asks_for_the_organisation(client, world, signed_in, db):
+    """The form used to default silently to the first organisation of the list."""
+    signed_in(world["admin"])
+    page = client.get("/admin/users", headers=HTML)
+    assert '<option value="" selected>— choose the organisation —</option>' in page.text
+    csrf = page_csrf(client, "/admin/users")
+    r = client.post(
+        "/admin/users",
+        data={"org": "", "email": "nobody@example.test", "role": "officer", "csrf_token": csrf},
+        headers=HTML,
+    )
+    assert r.status_code == 422
+    assert "choose the organisation of the account" in r.text and 'value="nobody@example.test"' in r.text
+    assert db.scalar(select(User.id).where(User.email == "nobody@example.test")) is None
+    # a contact point has one organisation: it is chosen for them
+    client.cookies.clear()
+    signed_in(world["fr_ncp"])
+    own = client.get("/admin/users", headers=HTML).text
+    assert "— choose the organisation —" not in own and 'value="FR-CUS" selected' in own
+
+
+def test_admin_moves_an_account_to_another_organisation(client, world, signed_in, db, app):
+    from fastapi.testclient import TestClient
+
+    officer = world["fr_officer"]
+    user_id = user_row(db, officer.email).id
+    with TestClient(app) as officer_browser:
+        password_step(officer_browser, officer.email)
+        assert officer_browser.get("/", headers=HTML).status_code == 200
+        signed_in(world["admin"])
+        misfit = client.post(f"{USERS}/{user_id}/organisation", json={"org": "INTERPOL"})
+        assert misfit.status_code == 422
+        assert "does not fit INTERPOL" in misfit.text and "officer" in misfit.text
+        unknown = client.post(f"{USERS}/{user_id}/organisation", json={"org": "XX-NOPE"})
+        assert unknown.status_code == 422 and "no organisation" in unknown.text
+        r = client.post(f"{USERS}/{user_id}/organisation", json={"org": "DE-CUS"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["org"], r.json()["role"]) == ("DE-CUS", "officer")
+        # what the account may see changed: its sessions ended
+        assert officer_browser.get("/", headers=HTML, follow_redirects=False).status_code == 303
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "user.move")).one()
+    assert entry.details == {
+        "email": officer.email,
+        "from_org": "FR-CUS",
+        "to_org": "DE-CUS",
+        "from_role": "officer",
+        "to_role": "officer",
+    }
+    partner = client.post(f"{USERS}/{user_id}/organisation", json={"org": "INTERPOL", "role": "partner"})
+    assert partner.status_code == 200 and partner.json()["org"] == "INTERPOL"
+    admin = user_row(db, world["admin"].email)
+    assert client.post(f"{USERS}/{admin.id}/organisation", json={"org": "DE-CUS"}).status_code == 403
+
+
+def test_only_administrators_move_accounts_and_the_page_keeps_what_was_typed(client, world, signed_in, db):
+    officer_id = user_row(db, world["fr_officer"].email).id
+    signed_in(world["fr_ncp"])
+    assert client.post(f"{USERS}/{officer_id}/organisation", json={"org": "DE-CUS"}).status_code == 403
+    client.cookies.clear()
+    signed_in(world["admin"])
+    page = client.get(f"/admin/users/{officer_id}", headers=HTML)
+    assert 'id="move-user"' in page.text
+    csrf = page_csrf(client, f"/admin/users/{officer_id}")
+    bad = client.post(
+        f"/admin/users/{officer_id}/organisation",
+        data={"org": "INTERPOL", "role": "officer", "csrf_token": csrf},
+        headers=HTML,
+    )
+    assert bad.status_code == 422 and 'id="move_role-error"' in bad.text
+    assert 'value="INTERPOL" selected' in bad.text  # what was chosen is kept
+    ok = client.post(
+        f"/admin/users/{officer_id}/organisation",
+        data={"org": "DE-CUS", "role": "officer", "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    assert ok.status_code == 303 and ok.headers["location"].endswith("done=moved")
+    assert user_row(db, world["fr_officer"].email).org_id == user_row(db, world["de_officer"].email).org_id

@@ -11,6 +11,7 @@ import pytest
 
 from stopnet.analytics.schemas import PANELS, panel_attr
 from stopnet.db.models import CaseStatus, Visibility
+from stopnet.web.assets import static_url
 from tests.analytics.factories import C, S, seed
 
 API = "/api/v1/operations/TEST-OP/dashboard"
@@ -177,8 +178,8 @@ def test_page_has_tiles_panels_and_no_inline_code(client, data):
     p = _Scripts()
     p.feed(html)
     srcs = [s["src"] for s in p.scripts if s.get("src")]
-    assert srcs.count("/static/vendor/plotly-4.1.1-stopnet.min.js") == 1  # plotly once, from /static
-    assert "/static/dashboard.js" in srcs
+    assert srcs.count(static_url("vendor/plotly-4.1.1-stopnet.min.js")) == 1  # plotly once, from /static
+    assert static_url("dashboard.js") in srcs
     assert all(s.get("src") for s in p.scripts)  # no inline code
     assert p.styles == 0 and p.inline_style_attrs == 0
     assert 'data-topojson-url="/static/vendor/plotly-topojson/"' in html

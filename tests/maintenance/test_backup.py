@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from stopnet.audit.service import verify
+from stopnet.core.keys import AuditKeys
 from stopnet.db.engine import make_engine, make_sessionmaker
 from stopnet.db.migrate import downgrade, upgrade
 from stopnet.db.models import AuditEntry, Base, Organisation, OrgKind
@@ -130,7 +131,8 @@ def _audit_ok(url: str) -> int:
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as s:
-            assert verify(s) == [], "the restored audit trail does not verify"
+            keys = AuditKeys.from_secret(b"test-secret-key")  # the test installation's (tests/conftest.py)
+            assert verify(s, keys) == [], "the restored audit trail does not verify"
             return s.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) or 0
     finally:
         engine.dispose()
@@ -263,9 +265,11 @@ def test_cli_backup_and_restore(
     r = run("backup", "--out", str(tmp_path / "cli.tar"), url=database_url, data_dir=settings.data_dir)
     assert r.exit_code == 0, r.output
     assert "backup written to" in r.output
+    assert "backup: " in r.stderr and "rows (100%)" in r.stderr  # progress lines (not a terminal)
     target = empty_database()
     r = run("restore", str(tmp_path / "cli.tar"), url=target, data_dir=tmp_path / "restored")
     assert r.exit_code == 0, r.output
     assert _files(tmp_path / "restored") == populated["files"]
+    assert "restore: " in r.stderr and "rows (100%)" in r.stderr
     r = run("restore", str(tmp_path / "cli.tar"), url=target, data_dir=tmp_path / "restored")
     assert r.exit_code == 1 and "not empty" in r.output

@@ -221,6 +221,7 @@ def test_purge_command(client: Any, world: Any, db: Any, cli_env: Any) -> None:
     done = runner.invoke(app, ["purge", "--operation", "TEST-OP"])
     assert done.exit_code == 0, done.output
     assert "removed 1 consignee names" in done.output and "audit entry written" in done.output
+    assert "purge: " in done.stderr and "cases (100%)" in done.stderr
     db.expire_all()
     case = db.get(Case, old["id"])
     assert case.consignee_name == "" and case.consignee_pseudonym

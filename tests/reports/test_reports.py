@@ -20,6 +20,7 @@ from stopnet.db.models import (
     Visibility,
 )
 from stopnet.reports import service, views
+from stopnet.web.assets import static_url
 from tests.analytics.factories import C, S, seed
 from tests.conftest import World
 from tests.reports.conftest import pdf_text
@@ -118,7 +119,7 @@ def test_daily_report_page_has_charts_links_and_no_inline_style(client: TestClie
     html = r.text
     assert "<svg" in html and 'class="chart progression"' in html
     assert "/operations/TEST-OP/reports/daily.pdf?date=2025-05-15" in html
-    assert "/static/reports.css" in html
+    assert static_url("reports.css") in html
     assert " style=" not in html and "<script>" not in html and "<style" not in html
     twin = client.get(
         "/operations/TEST-OP/reports/daily", params={"date": "2025-05-15", "format": "json"}, headers=h
@@ -228,3 +229,23 @@ def test_report_html_is_rendered_offline(data: World, db: Session) -> None:
 
     with pytest.raises(pdf.ExternalResourceRefused):
         pdf._no_fetch("https://example.org/x.css")
+
+
+def test_daily_report_carries_the_signed_audit_head_for_audit_readers(
+    client: TestClient, data: World
+) -> None:
+    """Each daily report a coordinator receives keeps a copy of the audit trail's signed head."""
+    from stopnet.audit.checkpoints import Checkpoint
+
+    params = {"date": "2025-05-15"}
+    coordinator = client.get(
+        "/api/v1/operations/TEST-OP/reports/daily", params=params, headers=data["coordinator"].headers
+    )
+    head = Checkpoint.from_json(coordinator.json()["audit_checkpoint"])
+    assert head.count >= 1 and len(head.head) == 64 and head.signature
+    page = client.get("/operations/TEST-OP/reports/daily", params=params, headers=data["coordinator"].headers)
+    assert "Audit trail checkpoint" in page.text and head.head in page.text
+    officer = client.get(
+        "/api/v1/operations/TEST-OP/reports/daily", params=params, headers=data["fr_officer"].headers
+    )
+    assert officer.json()["audit_checkpoint"] is None  # an officer does not read the trail, nor its size

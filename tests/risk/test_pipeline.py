@@ -265,6 +265,7 @@ def test_ops_cli(tmp_path: Path) -> None:
     res = runner.invoke(app, ["train-consignments", "--input", str(data), "--out", str(model)])
     assert res.exit_code == 0, res.output
     assert "trained model consignment-lgbm-" in res.output
+    assert "trees (100%)" in res.stderr  # progress, plain lines when not on a terminal
     rules = tmp_path / "rules.json"
     rules.write_text(json.dumps({"rules": [r.to_dict() for r in RULES[:1]]}))
     out = tmp_path / "scored.parquet"
@@ -272,6 +273,7 @@ def test_ops_cli(tmp_path: Path) -> None:
                               "--output", str(out), "--rules", str(rules)])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert "400 selected" in res.output
+    assert "score: 40,000 / 40,000 consignments (100%)" in res.stderr
     assert (pl.read_parquet(out)["lane"] == "RED").sum() == 400
     res = runner.invoke(app, ["score", "--model", str(model), "--input", str(data), "--capacity", "lots"])
     assert res.exit_code == 2 and "invalid capacity" in res.output

@@ -7,6 +7,7 @@ import time
 import httpx2
 import pytest
 
+from stopnet.web.assets import static_url
 from tests.pages import sign_in
 
 from .test_feed import post_case
@@ -72,8 +73,8 @@ def test_the_case_list_gains_new_rows_once_it_loads_live_js(world, live_server, 
     page.context.add_cookies([browser_cookie(base, world["de_officer"])])
     page.goto("/operations/TEST-OP/cases")
     page.wait_for_selector("#cases a:has-text('FR-BEFORE')")
-    if page.locator("script[src='/static/live.js']").count() == 0:
-        page.add_script_tag(url="/static/live.js")
+    if page.locator(f"script[src='{static_url('live.js')}']").count() == 0:
+        page.add_script_tag(url=static_url("live.js"))
     page.wait_for_selector("html[data-live=open]")
     page.evaluate("window.__notReloaded = true")
     post_case(base, world["fr_officer"], "FR-NEW-ROW")
@@ -84,6 +85,26 @@ def test_the_case_list_gains_new_rows_once_it_loads_live_js(world, live_server, 
     time.sleep(0.5)
     assert page.locator("#cases tbody tr:has-text('FR-OWN-ROW')").count() == 0
     assert page.evaluate("window.__notReloaded") is True
+    assert watch.page_errors == []
+
+
+def test_the_count_line_keeps_its_words_when_a_case_arrives(world, live_server, browser_page):
+    """ "3 cases · page 1 of 2" becomes "4 cases · page 1 of 2", not "3,124 cases" (the page numbers
+    used to be read as part of the count)."""
+    page, watch = browser_page
+    base = live_server.url
+    for i in range(3):
+        post_case(base, world["fr_officer"], f"FR-PAGE-{i}")
+    page.context.add_cookies([browser_cookie(base, world["de_officer"])])
+    page.goto("/operations/TEST-OP/cases?page_size=2")
+    assert page.inner_text("#count") == "3 cases · page 1 of 2"
+    page.wait_for_selector("html[data-live=open]")
+    post_case(base, world["fr_officer"], "FR-PAGE-NEW")
+    page.wait_for_selector("#cases tbody tr:has-text('FR-PAGE-NEW')", timeout=10_000)
+    assert page.inner_text("#count") == "4 cases · page 1 of 2"
+    post_case(base, world["fr_officer"], "FR-PAGE-NEWER")
+    page.wait_for_selector("#cases tbody tr:has-text('FR-PAGE-NEWER')", timeout=10_000)
+    assert page.inner_text("#count") == "5 cases · page 1 of 3"
     assert watch.page_errors == []
 
 

@@ -345,3 +345,16 @@ def test_outbox_sequence_is_the_feed_id(world, live_server, sse, session_factory
         assert db.scalar(select(OutboxEvent.id).where(OutboxEvent.kind == "case.created")) == ev.id
         if db.get_bind().dialect.name == "sqlite":
             assert db.execute(text("SELECT name FROM sqlite_sequence WHERE name = 'outbox_event'")).scalar()
+
+
+def test_stream_is_neither_compressed_nor_held_back_for_a_client_that_takes_gzip(world, live_server, sse):
+    """Pages and JSON are gzipped (tests/web/test_assets.py); the stream is not: each event goes out
+    as it is sent, instead of waiting in a compressor's buffer."""
+    s = sse(feed_url(live_server.url), {**world["de_officer"].headers, "Accept-Encoding": "gzip"})
+    assert "content-encoding" not in s._response.headers
+    assert s._response.headers["content-type"].startswith("text/event-stream")
+    t0 = time.monotonic()
+    post_case(live_server.url, world["fr_officer"], "FR-GZIP", visibility="participants")
+    (event,) = s.take(1, timeout=5)
+    assert event.data["case"]["reference"] == "FR-GZIP"
+    assert time.monotonic() - t0 < 5

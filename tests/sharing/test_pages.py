@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from stopnet.web.assets import static_url
 from tests.pages import HTML, csrf_from, sign_in
 
 from .test_alerts import PNG
@@ -24,7 +25,7 @@ def test_live_page_lists_what_the_viewer_may_see_and_carries_the_cursor(world, c
     page = c.get("/operations/TEST-OP/live", headers=HTML)
     assert page.status_code == 200
     assert "FR-PART" in page.text and "FR-OWN" not in page.text
-    assert 'src="/static/live.js"' in page.text and "<script>" not in page.text
+    assert f'src="{static_url("live.js")}"' in page.text and "<script>" not in page.text
     m = re.search(r'id="live-feed" data-op="TEST-OP" data-cursor="(\d+)"', page.text)
     assert m and int(m.group(1)) >= 2
     data = c.get("/operations/TEST-OP/live?format=json").json()

@@ -229,3 +229,28 @@ def test_rising_weight_loss_and_beauty_products_are_planted(spec: OperationSpec)
     assert flat.group_totals() == dict(spec.group_totals)  # the trend moves dates only
     f_first, _, f_last = _trend_shares(flat)
     assert (f_last - f_first) < (last - first)
+
+
+@pytest.mark.parametrize("spec", [STOP_IV, STOP_III], ids=lambda s: s.code)
+@pytest.mark.parametrize("seed", [42, 7, 2025])
+def test_each_planted_commodity_rises_in_the_last_five_days(spec: OperationSpec, seed: int) -> None:
+    """Each trend commodity on its own (not only together): its share of seizures in the last five days
+    is at least twice the earlier days' (the dashboard's default trend window), for every seed."""
+    sim = sim_of(spec, seed)
+    recent_from = spec.ends_on.toordinal() - 4
+    seizures = [(c.detected_on.toordinal() >= recent_from, s.commodity_code) for c, s in sim.seizures()]
+    total_after = sum(after for after, _ in seizures)
+    total_before = len(seizures) - total_after
+    for code in spec.trend_commodities:
+        after = sum(1 for late, c in seizures if late and c == code)
+        before = sum(1 for late, c in seizures if not late and c == code)
+        assert before > 0, code  # reported before the last days too
+        assert (after / total_after) / (before / total_before) >= 2.0, code
+
+
+@pytest.mark.parametrize("spec", [STOP_IV, STOP_III], ids=lambda s: s.code)
+def test_every_case_is_reported_to_the_operation(spec: OperationSpec) -> None:
+    """No simulated case is kept ``own`` (read by its reporter only): the coordinator reads every one, so
+    its figures are the published ones; restricted cases are ``coordinator`` cases."""
+    visibilities = Counter(c.data.visibility.value for c in sim_of(spec).cases)
+    assert set(visibilities) == {"participants", "partners", "coordinator"}

@@ -46,7 +46,7 @@ class SimDb:
 
 @pytest.fixture(scope="module")
 def sim_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimDb]:
-    """A fresh database with the STOP IV demo seeded once (shared by this module's tests)."""
+    """A fresh database with the demo (STOP IV and STOP III) seeded once (shared by this module's tests)."""
     url = f"sqlite:///{tmp_path_factory.mktemp('simdb') / 'demo.db'}"
     upgrade(url)
     engine = make_engine(url)
@@ -99,21 +99,27 @@ def test_database_totals_equal_the_spec(sim_db: SimDb) -> None:
 
 
 def test_cases_went_through_the_reporting_service(sim_db: SimDb) -> None:
-    info = sim_db.info.operations["STOP-IV"]
-    assert info.cases_created == STOP_IV.cases
+    ops = sim_db.info.operations
+    assert list(ops) == ["STOP-IV", "STOP-III"]
+    for spec in (STOP_IV, STOP_III):
+        assert ops[spec.code].cases_created == spec.cases
+        assert ops[spec.code].cases_validated == round(0.7 * spec.cases)
+    cases = STOP_IV.cases + STOP_III.cases
+    validated = sum(o.cases_validated for o in ops.values())
     with sim_db.factory() as s:
         statuses = Counter(s.scalars(select(Case.status)))
         assert set(statuses) == {CaseStatus.SUBMITTED, CaseStatus.VALIDATED}
-        assert statuses[CaseStatus.VALIDATED] == info.cases_validated == round(0.7 * STOP_IV.cases)
+        assert statuses[CaseStatus.VALIDATED] == validated
         # one snapshot per creation and per validation, and an audit entry for each
-        assert s.scalar(select(func.count(CaseVersion.id))) == STOP_IV.cases + info.cases_validated
+        assert s.scalar(select(func.count(CaseVersion.id))) == cases + validated
         actions = Counter(s.scalars(select(AuditEntry.action)))
-        assert actions["case.create"] == STOP_IV.cases
-        assert actions["case.validate"] == info.cases_validated
+        assert actions["case.create"] == cases
+        assert actions["case.validate"] == validated
         assert verify(s) == []  # the hash chain is intact
         visibilities = Counter(s.scalars(select(Case.visibility)))
         assert visibilities.most_common(1)[0][0].value == "participants"
-        assert len(visibilities) == 4
+        # every simulated case is reported to the operation: restricted ones go to the coordinator
+        assert {v.value for v in visibilities} == {"participants", "partners", "coordinator"}
 
 
 def test_organisations_and_participants(sim_db: SimDb) -> None:
@@ -121,8 +127,11 @@ def test_organisations_and_participants(sim_db: SimDb) -> None:
         kinds = Counter(s.scalars(select(Organisation.kind)))
         assert kinds[OrgKind.COORDINATOR] == 1
         assert kinds[OrgKind.RILO] == 12
-        assert kinds[OrgKind.CUSTOMS] == STOP_IV.participants
-        assert kinds[OrgKind.PARTNER] == len(STOP_IV.partners)
+        customs = set(
+            s.scalars(select(Organisation.country_code).where(Organisation.kind == OrgKind.CUSTOMS))
+        )
+        assert len(customs) == kinds[OrgKind.CUSTOMS] >= STOP_IV.participants
+        assert kinds[OrgKind.PARTNER] == len({p.code for p in (*STOP_IV.partners, *STOP_III.partners)})
         assert kinds[OrgKind.RIGHTS_HOLDER] == 2
         fr = s.scalar(select(Organisation).where(Organisation.code == "FR-CUS"))
         assert fr is not None and fr.name == "France Customs" and fr.region_code == "EUR"
@@ -169,10 +178,11 @@ def test_seeding_twice_creates_nothing_new(sim_db: SimDb) -> None:
         assert s.scalar(select(func.count(ApiToken.id))) == 1
 
 
-def test_stop_iii_loads_beside_stop_iv(sim_db: SimDb) -> None:
+def test_the_demo_loads_stop_iii_beside_stop_iv(sim_db: SimDb) -> None:
+    assert sim_db.info.operations["STOP-III"].created
     with session_scope(sim_db.factory) as s:
-        info = seed_operation(s, STOP_III, 42)
-    assert info.created and info.cases_created == STOP_III.cases
+        info = seed_operation(s, STOP_III, 42)  # already there: nothing new
+    assert not info.created and info.cases_created == 0 and info.participants_added == 0
     with sim_db.factory() as s:
         assert _db_totals(s, "STOP-III") == _expected(STOP_III)
         assert _db_totals(s, "STOP-IV") == _expected(STOP_IV)

@@ -7,27 +7,25 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from stopnet.audit.service import verify
-from stopnet.db.models import Case, Seizure, User
+from stopnet.db.models import Case, Operation, Seizure, User
 from stopnet.simulate import SPECS, seed_demo
 
 
 def test_demo_seed_matches_published_figures(db):
     info = seed_demo(db, seed=42)
     db.commit()
-    spec = SPECS["STOP-IV"]
-    assert db.scalar(select(func.count()).select_from(Case)) == spec.cases
-    assert db.scalar(select(func.count()).select_from(Seizure)) == spec.seizures
-    rows = db.execute(
-        select(Seizure.commodity_group, func.sum(Seizure.pieces), func.sum(Seizure.weight_kg)).group_by(
-            Seizure.commodity_group
-        )
-    ).all()
-    got = {g: (int(p), Decimal(w)) for g, p, w in rows}
-    assert got == {
-        "ipr": (5_500_000, Decimal("68000.000")),
-        "medicines": (171_700_000, Decimal("27000.000")),
-        "other": (10_900_000, Decimal("106000.000")),
-    }
+    assert list(info.operations) == ["STOP-IV", "STOP-III"]
+    for code, spec in SPECS.items():
+        op_id = db.scalar(select(Operation.id).where(Operation.code == code))
+        assert db.scalar(select(func.count(Case.id)).where(Case.operation_id == op_id)) == spec.cases
+        assert db.scalar(select(func.count(Seizure.id)).where(Seizure.operation_id == op_id)) == spec.seizures
+        rows = db.execute(
+            select(Seizure.commodity_group, func.sum(Seizure.pieces), func.sum(Seizure.weight_kg))
+            .where(Seizure.operation_id == op_id)
+            .group_by(Seizure.commodity_group)
+        ).all()
+        got = {g: (int(p), Decimal(w)) for g, p, w in rows}
+        assert got == {g: (t.pieces, t.weight_kg) for g, t in spec.group_totals.items()}
     roles = set(db.scalars(select(User.role)).all())
     assert {r.value for r in roles} == {
         "admin",

@@ -12,14 +12,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from stopnet.access.service import cli_principal
 from stopnet.config import get_settings
 from stopnet.db.engine import make_engine, make_sessionmaker, session_scope
 from stopnet.db.migrate import upgrade
-from stopnet.db.models import Organisation
+from stopnet.db.models import Operation, Organisation, Role
 from stopnet.db.models.targeting import (
     Consignment,
     ConsignmentScore,
     InspectionResult,
+    RuleProposal,
     RuleStatus,
     SelectionItem,
     TargetingModel,
@@ -28,6 +30,7 @@ from stopnet.db.models.targeting import (
 )
 from stopnet.simulate import seed_demo
 from stopnet.simulate.targeting import DEMO_OFFICES, TargetingDemoInfo, seed_demo_targeting
+from stopnet.targeting import service as targeting
 
 TODAY = dt.date(2026, 12, 2)
 
@@ -42,7 +45,7 @@ def loaded(
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as s:
-        home = seed_demo(s, seed=42).home_org
+        home = seed_demo(s, seed=42, operations=("STOP-IV",)).home_org
     with session_scope(factory) as s:
         info = seed_demo_targeting(
             s,
@@ -99,6 +102,24 @@ def test_a_model_a_rule_and_todays_selection(loaded) -> None:  # type: ignore[no
         ).all()
         assert len(red) == info.selected
         assert all(r.model_version == model.version and r.explanation for r in red)
+        # the active rule hits the demo's consignments (a planted pattern)
+        officer = cli_principal(s, "FR-CUS", Role.CONTACT_POINT)
+        op = s.scalars(select(Operation).where(Operation.code == "STOP-IV")).one()
+        assert targeting.test_rule(s, officer, op, rule.id).hits > 0
+
+
+def test_rules_are_proposed_from_the_operations_own_seizures(loaded) -> None:  # type: ignore[no-untyped-def]
+    """The operation is over (May 2025): the proposals' seizure window ends on its last day, not today."""
+    factory, info, _ = loaded
+    with session_scope(factory) as s:
+        proposals = s.scalars(select(RuleProposal)).all()
+        assert info.proposals == len(proposals) > 0
+        op = s.scalars(select(Operation).where(Operation.code == "STOP-IV")).one()
+        for p in proposals:
+            window = p.evidence["reports_window"]
+            assert window["until"] == str(op.ends_on), window
+            assert p.evidence["seizure_reports"]["flagged"]
+            assert p.destination_country == "FR", "a proposal targets what arrives in FR-CUS's country"
 
 
 def test_loading_again_changes_nothing(loaded) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,8 @@ Uses the live server and browser fixtures of tests/web/conftest.py.
 
 from __future__ import annotations
 
+import itertools
+import json
 import random
 import re
 from typing import Any
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.browser
 CSP_WATCH = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation", function (e) {
-  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sourceFile || "") + ":" + e.lineNumber);
+  window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "") + " " + (e.sourceFile || "") + ":" + e.lineNumber + ":" + e.columnNumber + " " + (e.sample || ""));
 });
 """
 
@@ -178,9 +180,24 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     assert page.locator("#chart-countries .choropleth path").count() > 0
     assert any(u.endswith("/static/vendor/plotly-topojson/world_110m.json") for u in watch.requests)
     assert page.locator("#panel-trends .trend-summary").get_attribute("data-flagged") != "0"
+    # the map has a colour scale up to the most seizures of a country; the progression's axes tick round
+    most = max(r["seizures"] for r in json.loads(page.get_attribute("#chart-countries", "data-json"))["rows"])
+    assert page.inner_text("#panel-countries .colour-scale-max") == f"{most:,}"
+    assert page.inner_text("#panel-countries .colour-scale-min") == "0"
+    for axis in ("ytick", "y2tick"):
+        ticks = [
+            int(t.replace(",", ""))
+            for t in page.locator(f"#chart-progression g.{axis} text").all_text_contents()
+        ]
+        assert len(ticks) >= 3 and ticks[0] == 0, (axis, ticks)
+        step = ticks[1] - ticks[0]
+        assert all(b - a == step for a, b in itertools.pairwise(ticks)), (axis, ticks)
+        assert re.fullmatch(r"(1|2|25|5)0*", str(step)), (axis, ticks)  # 1, 2, 2.5 or 5 × 10^k
 
     # a filter, through the form (htmx swaps the dashboard in; the URL keeps the filter)
-    page.select_option("select[name=region]", "ESA")
+    page.click("details.multi[data-filter=region] > summary")
+    page.check("details.multi[data-filter=region] input[value=ESA]")
+    assert page.inner_text("details.multi[data-filter=region] .picked") == "East and Southern Africa"
     page.click("form#dashboard-filters button[type=submit]")
     page.wait_for_url(re.compile(r"region=ESA"))
     wait_drawn(page)
@@ -195,8 +212,29 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     # the filtered page, loaded directly, is the same (filters live in the URL)
     page.reload()
     wait_drawn(page)
-    assert page.input_value("select[name=region]") == "ESA"
+    assert page.is_checked("details.multi[data-filter=region] input[value=ESA]")
+    assert page.inner_text("details.multi[data-filter=region] .picked") == "East and Southern Africa"
     assert shown_figures(page) == expected_key_figures(db, world, "coordinator", region_code="ESA")
+
+    # clicking a bar filters the dashboard by it; the page links to the cases behind its figures
+    page.goto("/operations/TEST-OP/dashboard")
+    wait_drawn(page)
+    bar = page.locator("#chart-regions .bars path").first
+    bar.scroll_into_view_if_needed()
+    box = bar.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"region=[A-Z]+"))
+    wait_drawn(page)
+    region = re.search(r"region=([A-Z]+)", page.url).group(1)  # type: ignore[union-attr]
+    assert shown_figures(page) == expected_key_figures(db, world, "coordinator", region_code=region)
+    behind = page.get_attribute("#cases-behind", "href")
+    assert behind == f"/operations/TEST-OP/cases?region={region}"
+    page.click("#cases-behind")
+    page.wait_for_url(re.compile(r"/operations/TEST-OP/cases\?region="))
+    cases = expected_key_figures(db, world, "coordinator", region_code=region)["cases"]
+    assert page.inner_text("#count-total") == f"{cases:,}"
 
     # another viewer: a participating officer does not see the others' 'own' cases
     page.click("header button:has-text('Sign out')")

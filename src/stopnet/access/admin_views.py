@@ -17,12 +17,13 @@ from fastapi.responses import RedirectResponse, Response
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import Organisation, Role
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, SESSION_ONLY, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf
 
 from . import policy, service
 from .api import expiry, token_out, user_out, users_out
 from .principal import Principal
+from .ratelimit import RateLimited, limit_password_check
 from .schemas import PasswordResetOut, TokenCreated, TokenPage, UserCreated, UserPage
 
 router = APIRouter(include_in_schema=False)
@@ -30,6 +31,7 @@ router = APIRouter(include_in_schema=False)
 SCOPES = sorted(service.ALL_SCOPES)
 DONE = {
     "role": "The role has been changed.",
+    "moved": "The account has been moved; its sessions have ended.",
     "deactivated": "The account has been deactivated; its sessions have ended.",
     "activated": "The account has been reactivated.",
     "totp": "Two-step sign-in has been turned off for this account; the user enrols again.",
@@ -78,7 +80,7 @@ def _users_page(
     return render(request, "admin/users.html", ctx, json=out, principal=principal, status_code=status)
 
 
-@router.get("/admin/users")
+@router.get("/admin/users", dependencies=[SESSION_ONLY])
 def users_page(
     request: Request,
     db: DB,
@@ -92,14 +94,14 @@ def users_page(
     )
 
 
-@router.post("/admin/users")
+@router.post("/admin/users", dependencies=[SESSION_ONLY])
 def create_user(
     request: Request,
     db: DB,
     principal: CurrentPrincipal,
-    org: Annotated[str, Form(max_length=32)],
     email: Annotated[str, Form(max_length=254)],
     role: Annotated[str, Form(max_length=24)],
+    org: Annotated[str, Form(max_length=32)] = "",
     display_name: Annotated[str, Form(max_length=200)] = "",
     temporary_password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -133,6 +135,7 @@ def _user_page(
     temporary_password: str | None = None,
     created: UserCreated | None = None,
     errors: dict[str, str] | None = None,
+    move_form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     user = service.get_user(db, principal, user_id)
@@ -147,6 +150,9 @@ def _user_page(
         "can_manage": policy.can_manage_user(principal, user.org_id, user.role)
         and user.id != principal.user_id,
         "can_change_role": principal.role is Role.ADMIN and user.id != principal.user_id,
+        "all_orgs": service.manageable_orgs(db, principal) if principal.role is Role.ADMIN else [],
+        "all_roles": [r for r in Role if r in policy.ROLE_ORG_KINDS],
+        "move_form": move_form or {"org": "", "role": out.role.value},
         "can_read_audit": principal.role in (Role.ADMIN, Role.COORDINATOR),
         "roles": [r for r in Role if r in policy.ROLE_ORG_KINDS and _fits(db, user.org_id, r)],
         "done": DONE.get(done or ""),
@@ -161,14 +167,14 @@ def _fits(db: DB, org_id: int, role: Role) -> bool:
     return db.get_one(Organisation, org_id).kind in policy.ROLE_ORG_KINDS[role]
 
 
-@router.get("/admin/users/{user_id}")
+@router.get("/admin/users/{user_id}", dependencies=[SESSION_ONLY])
 def user_page(
     user_id: int, request: Request, db: DB, principal: CurrentPrincipal, done: str | None = None
 ) -> Response:
     return _user_page(request, db, principal, user_id, done=done)
 
 
-@router.post("/admin/users/{user_id}/role")
+@router.post("/admin/users/{user_id}/role", dependencies=[SESSION_ONLY])
 def change_role(
     user_id: int,
     request: Request,
@@ -183,7 +189,29 @@ def change_role(
     return RedirectResponse(f"/admin/users/{user_id}?done=role", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/active")
+@router.post("/admin/users/{user_id}/organisation", dependencies=[SESSION_ONLY])
+def move_user(
+    user_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    org: Annotated[str, Form(max_length=32)] = "",
+    role: Annotated[str, Form(max_length=24)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    try:
+        service.move_user(db, principal, user_id, org, _role(role) if role else None)
+    except InvalidInput as e:
+        db.rollback()
+        errors = {f"move_{f.field}": f.message for f in e.errors}
+        form = {"org": org, "role": role}
+        return _user_page(request, db, principal, user_id, errors=errors, move_form=form, status=422)
+    db.commit()
+    return RedirectResponse(f"/admin/users/{user_id}?done=moved", status_code=303)
+
+
+@router.post("/admin/users/{user_id}/active", dependencies=[SESSION_ONLY])
 def set_active(
     user_id: int,
     request: Request,
@@ -199,7 +227,7 @@ def set_active(
     return RedirectResponse(f"/admin/users/{user_id}?done={done}", status_code=303)
 
 
-@router.post("/admin/users/{user_id}/reset-password")
+@router.post("/admin/users/{user_id}/reset-password", dependencies=[SESSION_ONLY])
 def reset_password(
     user_id: int,
     request: Request,
@@ -218,7 +246,7 @@ def reset_password(
     return _user_page(request, db, principal, user_id, temporary_password=password)
 
 
-@router.post("/admin/users/{user_id}/reset-totp")
+@router.post("/admin/users/{user_id}/reset-totp", dependencies=[SESSION_ONLY])
 def reset_totp(
     user_id: int,
     request: Request,
@@ -265,7 +293,7 @@ def _tokens_page(
     return render(request, "admin/tokens.html", ctx, json=out, principal=principal, status_code=status)
 
 
-@router.get("/admin/tokens")
+@router.get("/admin/tokens", dependencies=[SESSION_ONLY])
 def tokens_page(
     request: Request,
     db: DB,
@@ -277,7 +305,7 @@ def tokens_page(
     return _tokens_page(request, db, principal, paging.page, paging.page_size, (org or "")[:32], done=done)
 
 
-@router.post("/admin/tokens")
+@router.post("/admin/tokens", dependencies=[SESSION_ONLY])
 def create_token(
     request: Request,
     db: DB,
@@ -287,6 +315,7 @@ def create_token(
     role: Annotated[str, Form(max_length=24)],
     scopes: Annotated[list[str] | None, Form()] = None,
     expires_on: Annotated[str, Form(max_length=10)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     require_csrf(request, csrf_token)
@@ -300,9 +329,15 @@ def create_token(
                 day = dt.date.fromisoformat(expires_on)
             except ValueError:
                 raise InvalidInput([FieldError("expires_on", "not a date")]) from None
+        limit_password_check(request, principal.label)
         token, raw = service.issue_token(
-            db, principal, org, name, _role(role), frozenset(scopes), expiry(day)
+            db, principal, org, name, _role(role), frozenset(scopes), password, expiry(day)
         )
+    except RateLimited as e:
+        page = _tokens_page(request, db, principal, 1, 50, None, form=form, errors={"password": e.message})
+        page.status_code = 429
+        page.headers["Retry-After"] = str(e.retry_after)
+        return page
     except InvalidInput as e:
         errors = {f.field: f.message for f in e.errors}
         return _tokens_page(request, db, principal, 1, 50, None, form=form, errors=errors, status=422)
@@ -313,7 +348,7 @@ def create_token(
     )
 
 
-@router.post("/admin/tokens/{token_id}/revoke")
+@router.post("/admin/tokens/{token_id}/revoke", dependencies=[SESSION_ONLY])
 def revoke_token(
     token_id: int,
     request: Request,

@@ -1,7 +1,8 @@
 """REST API of accounts and API tokens (``/api/v1/users``, ``/api/v1/tokens``).
 
-Managed by people signed in (the session cookie, SameSite=Lax; bodies must be ``application/json``):
-an API token never manages accounts or tokens, so a leaked machine token cannot make itself more.
+Managed by people signed in (the session cookie; a change must come from this site: its ``Origin`` or
+the ``X-CSRF-Token`` header, web/deps.require_same_site): an API token never manages accounts or tokens,
+so a leaked machine token cannot make itself more.
 Platform administrators manage every organisation; a national contact point the officers and the API
 tokens of its own administration (docs/permissions.md).
 """
@@ -12,15 +13,16 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import ApiToken, Organisation, User
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, SESSION_ONLY, CurrentPrincipal
 
-from . import service
+from . import policy, service
+from .ratelimit import limit_password_check
 from .schemas import (
     PasswordReset,
     PasswordResetOut,
@@ -31,6 +33,7 @@ from .schemas import (
     TokenPage,
     UserCreate,
     UserCreated,
+    UserMove,
     UserOut,
     UserPage,
 )
@@ -47,7 +50,8 @@ def users_out(db: Session, users: Sequence[User]) -> list[UserOut]:
 
 
 def token_out(db: Session, token: ApiToken) -> TokenOut:
-    return TokenOut.of(token, db.get_one(Organisation, token.org_id))
+    owner = db.get(User, token.user_id) if token.user_id is not None else None
+    return TokenOut.of(token, db.get_one(Organisation, token.org_id), owner.email if owner else None)
 
 
 def expiry(day: dt.date | None) -> dt.datetime | None:
@@ -57,7 +61,7 @@ def expiry(day: dt.date | None) -> dt.datetime | None:
     return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
 
 
-@router.get("/users", response_model=UserPage)
+@router.get("/users", response_model=UserPage, dependencies=[SESSION_ONLY])
 def list_users(
     db: DB,
     principal: CurrentPrincipal,
@@ -70,7 +74,7 @@ def list_users(
     return UserPage(items=users_out(db, items), total=total, page=paging.page, page_size=paging.page_size)
 
 
-@router.post("/users", response_model=UserCreated, status_code=201)
+@router.post("/users", response_model=UserCreated, status_code=201, dependencies=[SESSION_ONLY])
 def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Create an account; its temporary password is returned once and must be changed at first sign-in."""
     user, password = service.admin_create_user(
@@ -83,12 +87,12 @@ def create_user(body: UserCreate, db: DB, principal: CurrentPrincipal) -> JSONRe
     )
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
+@router.get("/users/{user_id}", response_model=UserOut, dependencies=[SESSION_ONLY])
 def get_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     return user_out(db, service.get_user(db, principal, user_id))
 
 
-@router.post("/users/{user_id}/role", response_model=UserOut)
+@router.post("/users/{user_id}/role", response_model=UserOut, dependencies=[SESSION_ONLY])
 def change_role(user_id: int, body: RoleChange, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Change a user's role (platform administrators only; written to the audit trail)."""
     out = user_out(db, service.change_role(db, principal, user_id, body.role))
@@ -96,7 +100,15 @@ def change_role(user_id: int, body: RoleChange, db: DB, principal: CurrentPrinci
     return out
 
 
-@router.post("/users/{user_id}/deactivate", response_model=UserOut)
+@router.post("/users/{user_id}/organisation", response_model=UserOut, dependencies=[SESSION_ONLY])
+def move_user(user_id: int, body: UserMove, db: DB, principal: CurrentPrincipal) -> UserOut:
+    """Move an account to another organisation (platform administrators only; its sessions end; audited)."""
+    out = user_out(db, service.move_user(db, principal, user_id, body.org, body.role))
+    db.commit()
+    return out
+
+
+@router.post("/users/{user_id}/deactivate", response_model=UserOut, dependencies=[SESSION_ONLY])
 def deactivate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Deactivate an account: its sessions end at once; its history stays."""
     out = user_out(db, service.set_active(db, principal, user_id, False))
@@ -104,14 +116,14 @@ def deactivate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOu
     return out
 
 
-@router.post("/users/{user_id}/activate", response_model=UserOut)
+@router.post("/users/{user_id}/activate", response_model=UserOut, dependencies=[SESSION_ONLY])
 def activate_user(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     out = user_out(db, service.set_active(db, principal, user_id, True))
     db.commit()
     return out
 
 
-@router.post("/users/{user_id}/reset-password", response_model=PasswordResetOut)
+@router.post("/users/{user_id}/reset-password", response_model=PasswordResetOut, dependencies=[SESSION_ONLY])
 def reset_password(
     user_id: int, db: DB, principal: CurrentPrincipal, body: PasswordReset | None = None
 ) -> PasswordResetOut:
@@ -122,7 +134,7 @@ def reset_password(
     return out
 
 
-@router.post("/users/{user_id}/reset-totp", response_model=UserOut)
+@router.post("/users/{user_id}/reset-totp", response_model=UserOut, dependencies=[SESSION_ONLY])
 def reset_totp(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     """Turn off a user's two-step sign-in (a lost device); the user enrols again."""
     out = user_out(db, service.reset_totp(db, principal, user_id))
@@ -130,7 +142,7 @@ def reset_totp(user_id: int, db: DB, principal: CurrentPrincipal) -> UserOut:
     return out
 
 
-@router.get("/tokens", response_model=TokenPage)
+@router.get("/tokens", response_model=TokenPage, dependencies=[SESSION_ONLY])
 def list_tokens(
     db: DB,
     principal: CurrentPrincipal,
@@ -144,11 +156,21 @@ def list_tokens(
     )
 
 
-@router.post("/tokens", response_model=TokenCreated, status_code=201)
-def create_token(body: TokenCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
-    """Create a token for an organisation's machine client; the secret is returned once."""
+@router.post("/tokens", response_model=TokenCreated, status_code=201, dependencies=[SESSION_ONLY])
+def create_token(body: TokenCreate, request: Request, db: DB, principal: CurrentPrincipal) -> JSONResponse:
+    """Create a token for an organisation's machine client (your password is asked again); the secret is
+    returned once. The token acts for you, and is revoked if your account is deactivated."""
+    policy.require_token_admin(principal)  # refused before the password is checked (and counted)
+    limit_password_check(request, principal.label)
     token, raw = service.issue_token(
-        db, principal, body.org, body.name, body.role, frozenset(body.scopes), expiry(body.expires_on)
+        db,
+        principal,
+        body.org,
+        body.name,
+        body.role,
+        frozenset(body.scopes),
+        body.password,
+        expiry(body.expires_on),
     )
     out = TokenCreated(token=token_out(db, token), secret=raw)
     db.commit()
@@ -157,12 +179,12 @@ def create_token(body: TokenCreate, db: DB, principal: CurrentPrincipal) -> JSON
     )
 
 
-@router.get("/tokens/{token_id}", response_model=TokenOut)
+@router.get("/tokens/{token_id}", response_model=TokenOut, dependencies=[SESSION_ONLY])
 def get_token(token_id: int, db: DB, principal: CurrentPrincipal) -> TokenOut:
     return token_out(db, service.get_token(db, principal, token_id))
 
 
-@router.post("/tokens/{token_id}/revoke", response_model=TokenOut)
+@router.post("/tokens/{token_id}/revoke", response_model=TokenOut, dependencies=[SESSION_ONLY])
 def revoke_token(token_id: int, db: DB, principal: CurrentPrincipal) -> TokenOut:
     """Revoke a token: it is refused from the next request on."""
     out = token_out(db, service.revoke_token(db, principal, token_id))

@@ -24,6 +24,7 @@ from stopnet.db.models import Case, CaseStatus, OrgKind, Participant, Participan
 from .principal import Principal
 
 SHARED = (Visibility.PARTICIPANTS, Visibility.PARTNERS)
+RESTRICTED = (Visibility.OWN, Visibility.COORDINATOR)  # a read by anyone but the reporter is audited
 REPORTER_ROLES = (Role.OFFICER, Role.CONTACT_POINT)
 
 
@@ -56,26 +57,37 @@ def case_read_clause(session: Session, principal: Principal, operation_id: int) 
     return false()
 
 
+def is_restricted_read(principal: Principal, case: Case) -> bool:
+    """A read of an ``own`` or ``coordinator`` case by someone outside its reporting administration."""
+    return case.reporting_org_id != principal.org_id and case.visibility in RESTRICTED
+
+
+def restricted_read_clause(principal: Principal) -> ColumnElement[bool]:
+    """The SQL twin of :func:`is_restricted_read`, to find such cases among those a principal reads."""
+    return and_(Case.reporting_org_id != principal.org_id, Case.visibility.in_(RESTRICTED))
+
+
 def can_read_case(session: Session, principal: Principal, case: Case) -> bool:
     clause = case_read_clause(session, principal, case.operation_id)
     return bool(session.scalar(select(true()).where(Case.id == case.id, clause)))
 
 
-def require_reporter(session: Session, principal: Principal, operation_id: int) -> None:
-    """Only officers and contact points of a participating customs administration report cases."""
+def require_reporter(
+    session: Session, principal: Principal, operation_id: int, scope: str = "cases:write"
+) -> None:
+    """Only officers and contact points of a participating customs administration report cases; a token
+    needs ``scope`` (``cases:write``, or ``import`` for a bulk import)."""
     if principal.role not in REPORTER_ROLES or principal.org_kind is not OrgKind.CUSTOMS:
         raise Forbidden("only officers and national contact points of a customs administration report cases")
     if participation(session, principal, operation_id) is not ParticipantRole.MEMBER:
         raise Forbidden(f"{principal.org_code} does not take part in this operation")
-    if not principal.has_scope("cases:write"):
-        raise Forbidden("this API token lacks the scope cases:write")
+    require_scope(principal, scope)
 
 
 def require_own_case(principal: Principal, case: Case) -> None:
     if case.reporting_org_id != principal.org_id or principal.role not in REPORTER_ROLES:
         raise Forbidden("only the reporting administration may change this case")
-    if not principal.has_scope("cases:write"):
-        raise Forbidden("this API token lacks the scope cases:write")
+    require_scope(principal, "cases:write")
 
 
 def require_validator(session: Session, principal: Principal, case: Case) -> None:
@@ -86,13 +98,26 @@ def require_validator(session: Session, principal: Principal, case: Case) -> Non
     )
     if not (own_ncp or coordinator):
         raise Forbidden("only the national contact point or the operation coordinator validates cases")
-    if not principal.has_scope("cases:validate"):
-        raise Forbidden("this API token lacks the scope cases:validate")
+    require_scope(principal, "cases:validate")
 
 
 def require_read(principal: Principal) -> None:
-    if not principal.has_scope("cases:read"):
-        raise Forbidden("this API token lacks the scope cases:read")
+    """Lists, searches, aggregates and reads of records: a token needs ``cases:read``."""
+    require_scope(principal, "cases:read")
+
+
+def require_record_read(principal: Principal) -> None:
+    """One record loaded by a path a token may take with ``cases:read`` or ``cases:write``: a record is
+    read to be changed, and a change answers with the record. Which of the two a route needs is its
+    declaration (web/deps.RouteAccess); lists always need ``cases:read``."""
+    if not principal.has_scope("cases:write"):
+        require_scope(principal, "cases:read")
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    """An API token acts only within the scopes it was granted (people signed in hold every scope)."""
+    if not principal.has_scope(scope):
+        raise Forbidden(f"this API token lacks the scope {scope}")
 
 
 # ------------------------------------------------------------------------------------------ accounts
@@ -174,9 +199,13 @@ def require_token_role(principal: Principal, role: Role, kind: OrgKind) -> None:
         raise Forbidden("a contact point gives its tokens the role officer or contact_point")
 
 
+def may_read_audit(principal: Principal) -> bool:
+    """Coordinators and platform administrators (a token also needs the scope audit:read)."""
+    return principal.role in (Role.ADMIN, Role.COORDINATOR) and principal.has_scope("audit:read")
+
+
 def require_audit_reader(principal: Principal) -> None:
     """The audit trail is read by coordinators and platform administrators (tokens: scope audit:read)."""
     if principal.role not in (Role.ADMIN, Role.COORDINATOR):
         raise Forbidden("only coordinators and platform administrators read the audit trail")
-    if not principal.has_scope("audit:read"):
-        raise Forbidden("this API token lacks the scope audit:read")
+    require_scope(principal, "audit:read")

@@ -236,6 +236,13 @@ ACCOUNT_BACKOFF = (1.0, 300.0)  # and for the account from every address: 1 seco
 _state_lock = threading.Lock()
 
 
+def limit_password_check(request: Any, account: str) -> None:
+    """A form or API call that checks the password again counts against the sign-in limits (the client
+    address, and the account), as a sign-in does."""
+    ip = request.client.host if request.client else "unknown"
+    sign_in_limits(request.app).check(ip, account)
+
+
 def sign_in_limits(app: Any) -> SignInLimits:
     """The application's sign-in limiters, made on first use and kept in ``app.state``."""
     limits: SignInLimits | None = getattr(app.state, "sign_in_limits", None)

@@ -74,6 +74,15 @@ class RoleChange(BaseModel):
     role: Role
 
 
+class UserMove(BaseModel):
+    """Move an account to another organisation; ``role`` defaults to its current one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    org: str = Field(min_length=1, max_length=32, description="Code of the organisation, e.g. DE-CUS.")
+    role: Role | None = None
+
+
 class PasswordReset(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -97,9 +106,13 @@ class TokenOut(BaseModel):
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None
     active: bool
+    created_by: str | None = Field(
+        description="The account the token acts for (its e-mail); none: an organisation token made on the "
+        "server (`stopnet users token`). A person's tokens are revoked when the account is deactivated."
+    )
 
     @classmethod
-    def of(cls, token: ApiToken, org: Organisation) -> TokenOut:
+    def of(cls, token: ApiToken, org: Organisation, created_by: str | None = None) -> TokenOut:
         now = utcnow()
         return cls(
             id=token.id,
@@ -113,6 +126,7 @@ class TokenOut(BaseModel):
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
             active=token.revoked_at is None and (token.expires_at is None or token.expires_at > now),
+            created_by=created_by,
         )
 
 
@@ -131,6 +145,7 @@ class TokenCreate(BaseModel):
     role: Role = Role.OFFICER
     scopes: list[str] = Field(min_length=1, max_length=10)
     expires_on: dt.date | None = Field(default=None, description="Last day the token works (UTC).")
+    password: str = Field(default="", max_length=1024, description="Your password, asked again.")
 
 
 class TokenCreated(BaseModel):

@@ -276,10 +276,19 @@ LAST_USE_RECORDED = "stopnet.last_use_recorded"
 def resolve_token(session: Session, raw: str, limiter: SlidingWindowLimiter | None = None) -> Principal:
     """The principal of an API token, rate limited by ``limiter`` when given (the web app passes its
     per-token limiter, :func:`.ratelimit.token_limiter`: HTTP 429)."""
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    found = session.execute(
+        select(ApiToken, User.is_active)
+        .outerjoin(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash_token(raw))
+    ).one_or_none()
     now = utcnow()
-    if token is None or token.revoked_at is not None or (token.expires_at and token.expires_at < now):
+    if found is None:
         raise Unauthenticated("invalid or revoked API token")
+    token, owner_active = found
+    if token.revoked_at is not None or (token.expires_at and token.expires_at < now):
+        raise Unauthenticated("invalid or revoked API token")
+    if token.user_id is not None and not owner_active:  # the account it acts for is deactivated
+        raise Unauthenticated("this API token's account is deactivated")
     org = session.get_one(Organisation, token.org_id)
     if not org.is_active:
         raise Unauthenticated("organisation disabled")
@@ -358,13 +367,21 @@ def session_user(session: Session, principal: Principal) -> User:
     return user
 
 
+def confirm_password(user: User, password: str, what: str, field: str = "password") -> None:
+    """Sensitive changes to an account ask for its password again (a session left open, or stolen, is
+    not enough); ``what`` says, in the error, what was therefore not done."""
+    if not password:
+        raise InvalidInput([FieldError(field, "type your password to confirm")], f"password needed: {what}")
+    if not verify_password(user.password_hash, password):
+        raise InvalidInput([FieldError(field, "this is not your password")], f"wrong password: {what}")
+
+
 def change_password(
     session: Session, principal: Principal, current: str, new: str, confirm: str | None = None
 ) -> User:
     """A user changes their own password (the current one is required); every other session ends."""
     user = session_user(session, principal)
-    if not verify_password(user.password_hash, current):
-        raise InvalidInput([FieldError("current_password", "wrong password")], "wrong current password")
+    confirm_password(user, current, "the password was not changed", field="current_password")
     check_new_password(new, confirm, user.email)
     if verify_password(user.password_hash, new):
         raise InvalidInput([FieldError("new_password", "choose a password you have not used here")])
@@ -398,6 +415,30 @@ def sign_out_everywhere(session: Session, principal: Principal) -> None:
     session.flush()
 
 
+def check_email(email: str, field: str = "email") -> str:
+    """An e-mail address, trimmed and in lower case; 422 if it is not one."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
+        raise InvalidInput([FieldError(field, "not an e-mail address", value=email[:254])])
+    return email
+
+
+def change_email(session: Session, principal: Principal, new_email: str, password: str) -> User:
+    """A user changes the e-mail address they sign in with; their password is asked again."""
+    user = session_user(session, principal)
+    email = check_email(new_email, "new_email")
+    confirm_password(user, password, "the e-mail address was not changed")
+    if email == user.email:
+        return user
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict(f"another account signs in with {email}")
+    before = user.email
+    user.email = email
+    record(session, principal, "user.email_change", "user", user.id, {"from": before, "to": email})
+    session.flush()
+    return user
+
+
 # ------------------------------------------------------------------------------------------ second factor
 
 
@@ -409,11 +450,13 @@ def start_totp_enrolment(principal: Principal, user: User) -> tuple[str, str]:
     return secret, totp.provisioning_uri(secret, user.email)
 
 
-def enable_totp(session: Session, principal: Principal, secret: str, code: str) -> list[str]:
-    """Confirm an enrolment with a code of the new secret; returns the recovery codes (shown once)."""
+def enable_totp(session: Session, principal: Principal, secret: str, code: str, password: str) -> list[str]:
+    """Confirm an enrolment with the password and a code of the new secret; returns the recovery codes
+    (shown once)."""
     user = session_user(session, principal)
     if user.totp_enabled:
         raise Conflict("the second factor is already on")
+    confirm_password(user, password, "two-step sign-in was not turned on")
     step = totp.matching_step(secret, code, None)
     if step is None:
         raise InvalidInput([FieldError("code", "wrong code; check the time of your device")], "wrong code")
@@ -450,8 +493,7 @@ def regenerate_recovery_codes(session: Session, principal: Principal, password: 
     user = session_user(session, principal)
     if not user.totp_enabled:
         raise Conflict("turn the second factor on first")
-    if not verify_password(user.password_hash, password):
-        raise InvalidInput([FieldError("password", "wrong password")], "wrong password")
+    confirm_password(user, password, "no new recovery codes were made")
     codes = _replace_recovery_codes(session, user)
     record(session, principal, "totp.recovery_codes", "user", user.id)
     return codes
@@ -462,13 +504,9 @@ def disable_totp(session: Session, principal: Principal, password: str, code: st
     user = session_user(session, principal)
     if not user.totp_enabled:
         raise Conflict("the second factor is not on")
-    problems = []
-    if not verify_password(user.password_hash, password):
-        problems.append(FieldError("password", "wrong password"))
-    elif _use_code(session, user, code) is None:
-        problems.append(FieldError("code", "wrong code"))
-    if problems:
-        raise InvalidInput(problems, "the second factor stays on")
+    confirm_password(user, password, "two-step sign-in stays on")
+    if _use_code(session, user, code) is None:
+        raise InvalidInput([FieldError("code", "wrong code")], "wrong code: two-step sign-in stays on")
     _clear_totp(session, user)
     record(session, principal, "totp.disable", "user", user.id)
     session.flush()
@@ -556,13 +594,13 @@ def admin_create_user(
 ) -> tuple[User, str]:
     """Create an account with a temporary password (given, or generated and returned once)."""
     policy.require_user_manager(principal)
+    if not org_code.strip():
+        raise InvalidInput([FieldError("org", "choose the organisation of the account")])
     org = _org_by_code(session, org_code)
     if not policy.can_manage_user(principal, org.id, role):
         raise Forbidden("a contact point creates officers of its own administration only")
     policy.require_role_fits(role, org.kind)
-    email = email.strip().lower()
-    if "@" not in email or len(email) > 254 or any(c.isspace() for c in email):
-        raise InvalidInput([FieldError("email", "not an e-mail address", value=email)])
+    email = check_email(email)
     password = password or temporary_password()
     check_new_password(password, None, email, field="temporary_password")
     user = create_user(session, org, email, display_name.strip() or email, role, password)
@@ -601,6 +639,54 @@ def change_role(session: Session, principal: Principal, user_id: int, role: Role
     return user
 
 
+def move_user(
+    session: Session, principal: Principal, user_id: int, org_code: str, role: Role | None = None
+) -> User:
+    """Move an account to another organisation (platform administrators only), with a role that fits the
+    new organisation (default: the same role). Every session of the account ends, since what it may see
+    changes; its organisation's API tokens stay with that organisation. Audited as ``user.move``."""
+    policy.require_session(principal)
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("only platform administrators move accounts between organisations")
+    user = get_user(session, principal, user_id)
+    if user.id == principal.user_id:
+        raise Forbidden("you cannot move your own account")
+    if not org_code.strip():
+        raise InvalidInput([FieldError("org", "choose the organisation the account moves to")])
+    org = session.scalar(select(Organisation).where(Organisation.code == org_code.strip().upper()))
+    if org is None:
+        raise InvalidInput([FieldError("org", "no organisation with this code", value=org_code)])
+    role = role or user.role
+    if org.kind not in policy.ROLE_ORG_KINDS.get(role, ()):
+        raise InvalidInput(
+            [
+                FieldError(
+                    "role",
+                    f"the role {role.value} does not fit {org.code} (a {org.kind.value.replace('_', ' ')}); "
+                    "choose another role",
+                    value=role.value,
+                )
+            ]
+        )
+    if user.org_id == org.id and user.role is role:
+        return user
+    if user.role is Role.ADMIN and role is not Role.ADMIN:
+        _keep_an_admin(session, user)
+    before_org = session.get_one(Organisation, user.org_id)
+    details = {
+        "email": user.email,
+        "from_org": before_org.code,
+        "to_org": org.code,
+        "from_role": user.role.value,
+        "to_role": role.value,
+    }
+    user.org_id, user.role = org.id, role
+    user.session_epoch += 1
+    record(session, principal, "user.move", "user", user.id, details)
+    session.flush()
+    return user
+
+
 def _keep_an_admin(session: Session, leaving: User) -> None:
     others = session.scalar(
         select(func.count())
@@ -620,12 +706,26 @@ def set_active(session: Session, principal: Principal, user_id: int, active: boo
     if not active and user.role is Role.ADMIN:
         _keep_an_admin(session, user)
     user.is_active = active
-    if not active:
-        user.session_epoch += 1
     action = "user.activate" if active else "user.deactivate"
     record(session, principal, action, "user", user.id, {"email": user.email})
+    if not active:
+        user.session_epoch += 1
+        _revoke_tokens_of(session, principal, user)
     session.flush()
     return user
+
+
+def _revoke_tokens_of(session: Session, principal: Principal, user: User) -> None:
+    """A deactivated account's API tokens stop for good (reactivating the account does not revive them):
+    a token made by a person acts for that person, whose actions it is written under."""
+    tokens = session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ).all()
+    now = utcnow()
+    for token in tokens:
+        token.revoked_at = now
+        details = {"prefix": token.prefix, "name": token.name, "reason": "account deactivated"}
+        record(session, principal, "token.revoke", "api_token", token.id, details)
 
 
 def reset_password(
@@ -691,10 +791,14 @@ def issue_token(
     name: str,
     role: Role,
     scopes: frozenset[str],
+    password: str,
     expires_at: dt.datetime | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create an organisation's token with a role and scopes; the secret is returned once."""
+    """Create an organisation's token with a role and scopes; the maker's password is asked again. The
+    secret is returned once; the token acts for its maker (revoked when the maker's account is
+    deactivated)."""
     policy.require_token_admin(principal)
+    maker = session_user(session, principal)
     org = _org_by_code(session, org_code)
     policy.require_token_manager(principal, org.id)
     policy.require_token_role(principal, role, org.kind)
@@ -708,8 +812,8 @@ def issue_token(
         raise InvalidInput([FieldError("scopes", f"unknown scopes: {', '.join(sorted(unknown))}")])
     if expires_at is not None and expires_at <= utcnow():
         raise InvalidInput([FieldError("expires_on", "must be in the future")])
-    user = session.get(User, principal.user_id) if principal.user_id is not None else None
-    token, raw = create_token(session, principal, org, name, role, scopes, user=user)
+    confirm_password(maker, password, "the token was not created")
+    token, raw = create_token(session, principal, org, name, role, scopes, user=maker)
     token.expires_at = expires_at
     session.flush()
     return token, raw

@@ -19,13 +19,13 @@ from markupsafe import Markup
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, InvalidInput, Unauthenticated
 from stopnet.db.models import Organisation, User
-from stopnet.web.deps import DB, CurrentPrincipal, MaybePrincipal
+from stopnet.web.deps import DB, PUBLIC, SESSION_ONLY, CurrentPrincipal, MaybePrincipal
 from stopnet.web.pages import render, require_csrf
 from stopnet.web.sessions import COOKIE, check_csrf, csrf_token, make_cookie
 
 from . import service, totp
 from .principal import Principal
-from .ratelimit import RateLimited, sign_in_guard, sign_in_limits
+from .ratelimit import RateLimited, limit_password_check, sign_in_guard, sign_in_limits
 from .schemas import AccountOut, RecoveryCodesOut, TotpEnrolment
 
 log = logging.getLogger("stopnet.access")
@@ -52,7 +52,7 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.get("/login")
+@router.get("/login", dependencies=[PUBLIC])
 def login_page(request: Request, principal: MaybePrincipal, next: str | None = None) -> Response:
     if principal is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
@@ -79,7 +79,7 @@ def _too_many(response: Response, e: RateLimited) -> Response:
     return response
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PUBLIC])
 def login(
     request: Request,
     db: DB,
@@ -172,7 +172,7 @@ def _step_page(
     )
 
 
-@router.get("/login/code")
+@router.get("/login/code", dependencies=[PUBLIC])
 def second_factor_page(request: Request, db: DB, next: str | None = None) -> Response:
     found = _pending(request, db, "totp")
     if found is None:
@@ -180,7 +180,7 @@ def second_factor_page(request: Request, db: DB, next: str | None = None) -> Res
     return _step_page(request, "account/second_factor.html", found[1], next or "/", error=None)
 
 
-@router.post("/login/code")
+@router.post("/login/code", dependencies=[PUBLIC])
 def second_factor(
     request: Request,
     db: DB,
@@ -209,7 +209,7 @@ def second_factor(
     return _after_step(request, db, user, stage, factor, next)
 
 
-@router.get("/login/new-password")
+@router.get("/login/new-password", dependencies=[PUBLIC])
 def new_password_page(request: Request, db: DB, next: str | None = None) -> Response:
     found = _pending(request, db, "password")
     if found is None:
@@ -217,7 +217,7 @@ def new_password_page(request: Request, db: DB, next: str | None = None) -> Resp
     return _step_page(request, "account/new_password.html", found[1], next or "/", errors={})
 
 
-@router.post("/login/new-password")
+@router.post("/login/new-password", dependencies=[PUBLIC])
 def new_password(
     request: Request,
     db: DB,
@@ -244,7 +244,7 @@ def new_password(
     return _after_step(request, db, user, None, "password_change", next)
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[SESSION_ONLY])
 def logout(
     request: Request,
     db: DB,
@@ -270,6 +270,7 @@ def logout(
 DONE = {
     "password": "Your password has been changed. Your other sessions have ended.",
     "totp-off": "Two-step sign-in is off.",
+    "email": "Your e-mail address has been changed: sign in with the new one from now on.",
 }
 
 
@@ -300,24 +301,25 @@ def _account_page(
 ) -> Response:
     _, account = _account(db, principal)
     ctx = {"account": account, "errors": errors or {}, "done": DONE.get(done or "")}
-    return render(request, "account/index.html", ctx, json=account, principal=principal, status_code=status)
+    twin = {"account": account.model_dump(mode="json"), "errors": errors} if errors else account
+    return render(request, "account/index.html", ctx, json=twin, principal=principal, status_code=status)
 
 
 def _fields(e: InvalidInput) -> dict[str, str]:
     return {f.field: f.message for f in e.errors}
 
 
-@router.get("/account")
+@router.get("/account", dependencies=[SESSION_ONLY])
 def account_page(request: Request, db: DB, principal: CurrentPrincipal, done: str | None = None) -> Response:
     return _account_page(request, db, principal, done=done)
 
 
 def _limit_account_form(request: Request, principal: Principal) -> None:
     """Forms that check the password count against the account's sign-in limit."""
-    sign_in_limits(request.app).check(client_ip(request), principal.label)
+    limit_password_check(request, principal.label)
 
 
-@router.post("/account/password")
+@router.post("/account/password", dependencies=[SESSION_ONLY])
 def change_password(
     request: Request,
     db: DB,
@@ -341,7 +343,7 @@ def change_password(
     return response
 
 
-@router.post("/account/sign-out-everywhere")
+@router.post("/account/sign-out-everywhere", dependencies=[SESSION_ONLY])
 def sign_out_everywhere(
     request: Request,
     db: DB,
@@ -356,7 +358,33 @@ def sign_out_everywhere(
     return response
 
 
-@router.get("/account/totp")
+@router.post("/account/email", dependencies=[SESSION_ONLY])
+def change_email(
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    new_email: Annotated[str, Form(max_length=254)],
+    password: Annotated[str, Form(max_length=1024)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Change the e-mail address one signs in with; the password is asked again."""
+    require_csrf(request, csrf_token)
+    try:
+        _limit_account_form(request, principal)
+        service.change_email(db, principal, new_email, password)
+    except RateLimited as e:
+        return _too_many(_account_page(request, db, principal, errors={"form": e.message}, status=429), e)
+    except InvalidInput as e:
+        errors = {"email_" + k.removeprefix("new_"): v for k, v in _fields(e).items()}
+        errors["form"] = e.summary
+        return _account_page(request, db, principal, errors=errors, status=422)
+    except Conflict as e:
+        return _account_page(request, db, principal, errors={"email_email": e.message}, status=409)
+    db.commit()
+    return RedirectResponse("/account?done=email", status_code=303)
+
+
+@router.get("/account/totp", dependencies=[SESSION_ONLY])
 def totp_page(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     user = service.session_user(db, principal)
     if user.totp_enabled:
@@ -386,13 +414,14 @@ def _totp_page(
     return render(request, "account/totp.html", ctx, json=enrolment, principal=principal, status_code=status)
 
 
-@router.post("/account/totp")
+@router.post("/account/totp", dependencies=[SESSION_ONLY])
 def enable_totp(
     request: Request,
     db: DB,
     principal: CurrentPrincipal,
     enrolment_token: Annotated[str, Form(max_length=200)],
     code: Annotated[str, Form(max_length=16)],
+    password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     require_csrf(request, csrf_token)
@@ -400,11 +429,17 @@ def enable_totp(
     secret = totp.read_enrolment(request.app.state.secret, user.id, enrolment_token)
     if secret is None:
         raise Conflict("the enrolment page has expired; open it again and scan the new code")
+    uri = totp.provisioning_uri(secret, user.email)
     try:
-        codes = service.enable_totp(db, principal, secret, code)
+        _limit_account_form(request, principal)
+        codes = service.enable_totp(db, principal, secret, code, password)
+    except RateLimited as e:
+        return _too_many(_totp_page(request, principal, secret, uri, enrolment_token, e.message, 429), e)
     except InvalidInput as e:
-        uri = totp.provisioning_uri(secret, user.email)
-        return _totp_page(request, principal, secret, uri, enrolment_token, e.errors[0].message, 422)
+        error = (
+            f"{e.summary}: {e.errors[0].message}" if e.errors[0].field == "password" else e.errors[0].message
+        )
+        return _totp_page(request, principal, secret, uri, enrolment_token, error, 422)
     db.commit()
     return _recovery_codes_page(request, principal, codes)
 
@@ -419,13 +454,13 @@ def _recovery_codes_page(request: Request, principal: Principal, codes: list[str
     )
 
 
-@router.post("/account/totp/disable")
+@router.post("/account/totp/disable", dependencies=[SESSION_ONLY])
 def disable_totp(
     request: Request,
     db: DB,
     principal: CurrentPrincipal,
-    password: Annotated[str, Form(max_length=1024)],
-    code: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=1024)] = "",
+    code: Annotated[str, Form(max_length=64)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     require_csrf(request, csrf_token)
@@ -436,18 +471,18 @@ def disable_totp(
         return _too_many(_account_page(request, db, principal, errors={"form": e.message}, status=429), e)
     except InvalidInput as e:
         db.commit()  # a spent recovery code stays spent
-        errors = {"off_" + k: v for k, v in _fields(e).items()}
+        errors = {"off_" + k: v for k, v in _fields(e).items()} | {"form": e.summary}
         return _account_page(request, db, principal, errors=errors, status=422)
     db.commit()
     return RedirectResponse("/account?done=totp-off", status_code=303)
 
 
-@router.post("/account/recovery-codes")
+@router.post("/account/recovery-codes", dependencies=[SESSION_ONLY])
 def new_recovery_codes(
     request: Request,
     db: DB,
     principal: CurrentPrincipal,
-    password: Annotated[str, Form(max_length=1024)],
+    password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     require_csrf(request, csrf_token)
@@ -457,7 +492,7 @@ def new_recovery_codes(
     except RateLimited as e:
         return _too_many(_account_page(request, db, principal, errors={"form": e.message}, status=429), e)
     except InvalidInput as e:
-        errors = {"codes_" + k: v for k, v in _fields(e).items()}
+        errors = {"codes_" + k: v for k, v in _fields(e).items()} | {"form": e.summary}
         return _account_page(request, db, principal, errors=errors, status=422)
     db.commit()
     return _recovery_codes_page(request, principal, codes)

@@ -8,16 +8,17 @@ filters, applied to every panel, and answers only with what the caller may read.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import QueryParams
 
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, CurrentPrincipal
 
 from . import service
 from .schemas import (
@@ -37,16 +38,27 @@ router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 FILTER_FIELDS = tuple(DashboardFilters.model_fields)
 _MAX_LEN = {"date_from": 10, "date_to": 10, "region": 8, "country": 2, "commodity_group": 16,
-            "commodity_code": 24, "channel": 24, "is_ecommerce": 5}  # fmt: skip
+            "commodity_code": 24, "channel": 24, "is_ecommerce": 5, "last_days": 3}  # fmt: skip
+_MAX_CODES = 300  # codes one multi-select filter may hold (there are fewer countries)
 
 
-def parse_filters(values: dict[str, str]) -> tuple[DashboardFilters, list[FieldError]]:
-    """Filters from query parameters (empty values ignored); the errors, if any, name each field."""
-    given = {k: v for k, v in values.items() if k in FILTER_FIELDS and v is not None and v.strip() != ""}
+def parse_filters(values: Mapping[str, str]) -> tuple[DashboardFilters, list[FieldError]]:
+    """Filters from query parameters (empty values ignored; a filter given several times, or with
+    comma-separated codes, keeps them all); the errors, if any, name each field."""
+    given: dict[str, str] = {}
+    for k in FILTER_FIELDS:
+        raw = values.getlist(k) if isinstance(values, QueryParams) else [values.get(k) or ""]
+        parts = [p.strip() for v in raw for p in v.split(",") if p.strip()]
+        if parts:
+            given[k] = ",".join(parts)
     errors = [
-        FieldError(k, f"at most {_MAX_LEN[k]} characters", value=v[:40])
+        FieldError(
+            k,
+            f"at most {_MAX_CODES} {k} codes" if "," in v else f"at most {_MAX_LEN[k]} characters",
+            value=v[:40],
+        )
         for k, v in given.items()
-        if len(v) > _MAX_LEN[k]
+        if len(v.split(",")) > _MAX_CODES or any(len(p) > _MAX_LEN[k] for p in v.split(","))
     ]
     if errors:
         return DashboardFilters(), errors
@@ -62,7 +74,7 @@ def parse_filters(values: dict[str, str]) -> tuple[DashboardFilters, list[FieldE
 
 def dashboard_filters(request: Request) -> DashboardFilters:
     """The dashboard's filters from the query string; 422 naming the field when one is invalid."""
-    filters, errors = parse_filters(dict(request.query_params))
+    filters, errors = parse_filters(request.query_params)
     if errors:
         raise InvalidInput(errors, "invalid dashboard filter")
     return filters
@@ -98,6 +110,7 @@ def csv_response(name: str, code: str, model: BaseModel, headers: dict[str, str]
     "/operations/{code}/dashboard",
     response_model=Dashboard,
     summary="Every panel of an operation's dashboard",
+    dependencies=[READ],
 )
 def get_dashboard(
     code: str,
@@ -176,4 +189,5 @@ for _name in PANELS:
         response_model=PANEL_MODELS[_name],
         summary=PANEL_TITLES[_name],
         responses={200: {"content": {"text/csv": {}}}},
+        dependencies=[READ],
     )

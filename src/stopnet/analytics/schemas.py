@@ -47,13 +47,16 @@ def _blank_to_none(value: Any) -> Any:
 
 
 def _code(kind: str, label: str) -> AfterValidator:
+    """One code or several, comma-separated ("EUR,ESA"): each checked, kept sorted and unique."""
+
     def check(value: str | None) -> str | None:
         if value is None:
             return None
-        value = value.strip().upper()
-        if not get_reference().has(kind, value):
-            raise ValueError(f"unknown {label} code {value!r}")
-        return value
+        codes = sorted({v.strip().upper() for v in value.split(",") if v.strip()})
+        unknown = [c for c in codes if not get_reference().has(kind, c)]
+        if unknown:
+            raise ValueError(f"unknown {label} code {', '.join(repr(c) for c in unknown)}")
+        return ",".join(codes) or None
 
     return AfterValidator(check)
 
@@ -61,10 +64,13 @@ def _code(kind: str, label: str) -> AfterValidator:
 def _group(value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.strip().lower()
-    if value not in COMMODITY_GROUPS:
-        raise ValueError(f"unknown commodity group {value!r} (one of {', '.join(COMMODITY_GROUPS)})")
-    return value
+    groups = sorted({v.strip().lower() for v in value.split(",") if v.strip()})
+    unknown = [g for g in groups if g not in COMMODITY_GROUPS]
+    if unknown:
+        raise ValueError(
+            f"unknown commodity group {', '.join(repr(g) for g in unknown)} (one of {', '.join(COMMODITY_GROUPS)})"
+        )
+    return ",".join(groups) or None
 
 
 Blank = BeforeValidator(_blank_to_none)
@@ -86,12 +92,34 @@ class DashboardFilters(BaseModel):
     commodity_code: Annotated[str | None, Blank, _code("commodities", "commodity")] = None
     channel: Annotated[str | None, Blank, _code("channels", "channel")] = None
     is_ecommerce: Annotated[bool | None, Blank] = None
+    last_days: Annotated[int | None, Blank, Field(ge=1, le=366)] = Field(
+        default=None,
+        description="The last N days of the operation to date (its last N days once it is over); instead "
+        "of date_from and date_to.",
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> DashboardFilters:
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValueError("date_from is after date_to")
+        if self.last_days and (self.date_from or self.date_to):
+            raise ValueError("give a period (last_days) or dates (date_from, date_to), not both")
         return self
+
+    def codes(self, name: str) -> list[str]:
+        """The codes of a filter that takes several (region, country, commodity_group, commodity_code,
+        channel); empty when it is not set."""
+        value = getattr(self, name)
+        return value.split(",") if value else []
+
+    def for_period(self, op_starts: dt.date, op_ends: dt.date, today: dt.date) -> DashboardFilters:
+        """``last_days`` as dates: the last N days up to today, or to the operation's last day once it is
+        over (never before its first day)."""
+        if not self.last_days:
+            return self
+        end = max(min(today, op_ends), op_starts)
+        start = max(op_starts, end - dt.timedelta(days=self.last_days - 1))
+        return self.model_copy(update={"date_from": start, "date_to": end, "last_days": None})
 
     def active(self) -> dict[str, Any]:
         """The filters that are set, as query parameters."""

@@ -173,11 +173,11 @@ def _case_where(op_id: int, f: DashboardFilters) -> list[ColumnElement[bool]]:
     if f.date_to is not None:
         where.append(Case.detected_on <= f.date_to)
     if f.region is not None:
-        where.append(Case.region_code == f.region)
+        where.append(Case.region_code.in_(f.codes("region")))
     if f.country is not None:
-        where.append(Case.reporting_country == f.country)
+        where.append(Case.reporting_country.in_(f.codes("country")))
     if f.channel is not None:
-        where.append(Case.channel == f.channel)
+        where.append(Case.channel.in_(f.codes("channel")))
     if f.is_ecommerce is not None:
         where.append(Case.is_ecommerce.is_(f.is_ecommerce))
     return where
@@ -186,9 +186,9 @@ def _case_where(op_id: int, f: DashboardFilters) -> list[ColumnElement[bool]]:
 def _seizure_where(op_id: int, f: DashboardFilters) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [Seizure.operation_id == op_id]
     if f.commodity_group is not None:
-        where.append(Seizure.commodity_group == f.commodity_group)
+        where.append(Seizure.commodity_group.in_(f.codes("commodity_group")))
     if f.commodity_code is not None:
-        where.append(Seizure.commodity_code == f.commodity_code)
+        where.append(Seizure.commodity_code.in_(f.codes("commodity_code")))
     return where
 
 
@@ -961,7 +961,9 @@ def _prepare(
     today: dt.date | None,
 ) -> tuple[_Totals, dict[str, Callable[[], Any]]]:
     policy.require_read(principal)
-    windows = trend_windows(op, filters, recent_days, today or dt.datetime.now(dt.UTC).date())
+    today = today or dt.datetime.now(dt.UTC).date()
+    filters = filters.for_period(op.starts_on, op.ends_on, today)
+    windows = trend_windows(op, filters, recent_days, today)
     totals = _viewer_totals(session, principal, op, filters, windows)
     builders = _panel_builders(totals, op, filters, windows)
 

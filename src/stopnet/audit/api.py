@@ -22,7 +22,7 @@ from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.core.like import LIKE_ESCAPE, contains_pattern
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import AuditEntry, Organisation
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
@@ -137,7 +137,7 @@ def audit_filters(
     return AuditFilters.model_validate(values)
 
 
-@router.get("/audit", response_model=AuditPage)
+@router.get("/audit", response_model=AuditPage, dependencies=[AUDIT])
 def list_audit(
     filters: Annotated[AuditFilters, Depends(audit_filters)],
     paging: PagingDep,

@@ -1,32 +1,56 @@
 """Write and verify the audit trail.
 
-Each entry stores the SHA-256 of its canonical content together with the previous entry's hash, so
-altering or deleting any entry breaks the chain from that point on (``stopnet audit verify``).
+Entries are numbered (``seq``) and chained: each stores the previous entry's hash and an HMAC-SHA256 of
+its own content and position, keyed with a key kept outside the database (:mod:`stopnet.core.keys`).
+Whoever can write to the database cannot alter, insert or re-chain entries without the key; deleting
+the newest ones is caught by the signed checkpoints of the head kept outside it
+(:mod:`stopnet.audit.checkpoints`). Entries written before the chain was keyed keep their plain SHA-256
+(scheme ``sha256``) and are checked as such; no plain entry may follow a keyed one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.orm import Session
 
 from stopnet.access.principal import Principal
+from stopnet.core.keys import AUDIT_KEYS, AuditKeys
 from stopnet.db.models import AuditEntry, utcnow
 
+from . import checkpoints
+from .checkpoints import Checkpoint
+
 GENESIS = "0" * 64
+KEYED = "hmac-sha256"
+PLAIN = "sha256"
 _LOCK_KEY = 740_251_001
+_PENDING = "stopnet.audit_pending"
 
 
-def _digest(prev_hash: str, at: dt.datetime, entry: dict[str, Any]) -> str:
+class AuditKeyMissing(RuntimeError):
+    """A session without the audit keys tried to extend a keyed chain."""
+
+
+def _digest(
+    scheme: str, key: bytes | None, prev_hash: str, seq: int, at: dt.datetime, entry: dict[str, Any]
+) -> str:
     body = {"prev": prev_hash, "at": at.astimezone(dt.UTC).isoformat(), **entry}
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    if scheme == KEYED:
+        body["seq"] = seq
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+    if scheme == KEYED:
+        if key is None:
+            raise AuditKeyMissing("the audit chain key is needed for a keyed entry")
+        return hmac.new(key, raw, hashlib.sha256).hexdigest()
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _content(e: AuditEntry) -> dict[str, Any]:
@@ -41,6 +65,11 @@ def _content(e: AuditEntry) -> dict[str, Any]:
     }
 
 
+def _keys(session: Session) -> AuditKeys | None:
+    keys = session.info.get(AUDIT_KEYS)
+    return keys if isinstance(keys, AuditKeys) else None
+
+
 def record(
     session: Session,
     principal: Principal | None,
@@ -49,11 +78,20 @@ def record(
     object_id: str | int = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry (flushes; the caller's transaction commits it)."""
+    """Append one entry (flushes; the caller's transaction commits it, and then the signed head)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-    prev = session.scalar(select(AuditEntry.entry_hash).order_by(AuditEntry.id.desc()).limit(1)) or GENESIS
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash, AuditEntry.scheme)
+        .order_by(AuditEntry.seq.desc())
+        .limit(1)
+    ).first()
+    keys = _keys(session)
+    if keys is None and last is not None and last.scheme == KEYED:
+        raise AuditKeyMissing("this session has no audit keys (build it with stopnet.db.engine.sessions_for)")
     entry = AuditEntry(
+        seq=(last.seq if last else 0) + 1,
+        scheme=KEYED if keys is not None else PLAIN,
         at=utcnow(),
         actor_user_id=principal.user_id if principal else None,
         actor_org_id=principal.org_id if principal else None,
@@ -62,40 +100,132 @@ def record(
         object_type=object_type,
         object_id=str(object_id),
         details=json.loads(json.dumps(details or {}, default=str)),
-        prev_hash=prev,
+        prev_hash=last.entry_hash if last else GENESIS,
     )
-    entry.entry_hash = _digest(prev, entry.at, _content(entry))
+    entry.entry_hash = _digest(
+        entry.scheme, keys.chain_key if keys else None, entry.prev_hash, entry.seq, entry.at, _content(entry)
+    )
     session.add(entry)
     session.flush()
+    if keys is not None:
+        if _PENDING not in session.info:
+            event.listen(session, "after_commit", _store_head)
+            event.listen(session, "after_rollback", _forget_head)
+        session.info[_PENDING] = (entry.seq, entry.entry_hash)
     return entry
+
+
+def _store_head(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    keys = _keys(session)
+    if pending and keys is not None:
+        checkpoints.store_head(keys, *pending)
+
+
+def _forget_head(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def signed_head(session: Session, keys: AuditKeys | None = None) -> Checkpoint | None:
+    """A checkpoint of the trail as it stands (None when it is empty or the keys are missing)."""
+    keys = keys or _keys(session)
+    if keys is None:
+        return None
+    last = session.execute(
+        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
+    ).first()
+    if last is None:
+        return None
+    return Checkpoint.sign(keys, last.seq, last.entry_hash)
+
+
+def checkpoint(session: Session, keys: AuditKeys | None = None) -> Checkpoint | None:
+    """Sign the current head and keep it in the audit directory (``stopnet audit checkpoint``)."""
+    keys = keys or _keys(session)
+    head = signed_head(session, keys)
+    if head is not None and keys is not None:
+        checkpoints.store_head(keys, head.count, head.head)
+    return head
 
 
 @dataclass(frozen=True)
 class ChainProblem:
-    entry_id: int
+    entry_id: int  # the entry's position (seq) in the trail
     problem: str
 
 
-def verify(session: Session) -> list[ChainProblem]:
-    """Recompute the chain; return every broken link (empty: intact)."""
+def verify(
+    session: Session, keys: AuditKeys | None = None, extra: Iterable[Checkpoint] = ()
+) -> list[ChainProblem]:
+    """Recompute the chain and check it against every checkpoint; return every problem (empty: intact).
+
+    Checkpoints are those kept in the audit directory plus ``extra`` (copies from daily reports, peers).
+    """
+    keys = keys or _keys(session)
     problems: list[ChainProblem] = []
-    prev = GENESIS
+    prev, expected, keyed_seen = GENESIS, 1, False
+    hashes: dict[int, str] = {}
     for e in _iter_entries(session):
+        if e.seq != expected:
+            problems.append(
+                ChainProblem(expected, f"entries {expected}-{e.seq - 1} are missing (deleted)")
+                if e.seq > expected
+                else ChainProblem(e.seq, "position used twice (an entry was inserted)")
+            )
         if e.prev_hash != prev:
-            problems.append(ChainProblem(e.id, "previous-hash link broken (an entry was deleted or altered)"))
-        if _digest(e.prev_hash, e.at, _content(e)) != e.entry_hash:
-            problems.append(ChainProblem(e.id, "content does not match its hash (entry altered)"))
-        prev = e.entry_hash
+            problems.append(
+                ChainProblem(e.seq, "previous-hash link broken (an entry was deleted, inserted or altered)")
+            )
+        if e.scheme == KEYED:
+            keyed_seen = True
+            if keys is None:
+                problems.append(ChainProblem(e.seq, "keyed entry cannot be checked without the audit key"))
+            elif not hmac.compare_digest(
+                _digest(KEYED, keys.chain_key, e.prev_hash, e.seq, e.at, _content(e)), e.entry_hash
+            ):
+                problems.append(
+                    ChainProblem(e.seq, "content does not match its keyed hash (entry altered or forged)")
+                )
+        else:
+            if keyed_seen:
+                problems.append(ChainProblem(e.seq, "unkeyed entry after the chain became keyed (forged)"))
+            if _digest(PLAIN, None, e.prev_hash, e.seq, e.at, _content(e)) != e.entry_hash:
+                problems.append(ChainProblem(e.seq, "content does not match its hash (entry altered)"))
+        hashes[e.seq] = e.entry_hash
+        prev, expected = e.entry_hash, e.seq + 1
+    count = expected - 1
+    found = (checkpoints.read(keys.directory) if keys is not None and keys.directory else []) + list(extra)
+    for cp in found:
+        if keys is None or not cp.valid_for(keys.public_key):
+            problems.append(
+                ChainProblem(cp.count, f"checkpoint of {cp.at} is not signed by this installation")
+            )
+        elif cp.count > count:
+            problems.append(
+                ChainProblem(
+                    cp.count,
+                    f"trail cut: the checkpoint of {cp.at} counts {cp.count} entries, "
+                    f"the database holds {count}",
+                )
+            )
+        elif hashes.get(cp.count) != cp.head:
+            problems.append(
+                ChainProblem(cp.count, f"entry differs from the checkpoint of {cp.at} (rewritten)")
+            )
     return problems
+
+
+def entry_count(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(AuditEntry)) or 0)
 
 
 def _iter_entries(session: Session) -> Iterator[AuditEntry]:
     last = 0
     while True:
         batch = session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last).order_by(AuditEntry.id).limit(2000)
+            select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq).limit(2000)
         ).all()
         if not batch:
             return
         yield from batch
-        last = batch[-1].id
+        last = batch[-1].seq

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from stopnet.access import policy
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.core.pagination import PagingDep
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 
 from .api import AuditFilters, AuditPage, search_entries
@@ -33,7 +33,7 @@ ACTIONS = [
 ]
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=[AUDIT])
 def audit_page(request: Request, paging: PagingDep, db: DB, principal: CurrentPrincipal) -> Response:
     policy.require_audit_reader(principal)
     values = {

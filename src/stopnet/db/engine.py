@@ -13,6 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from stopnet.config import Settings
+
 
 def normalise_url(url: str) -> str:
     """Use psycopg 3 for plain ``postgresql://`` URLs."""
@@ -48,8 +50,19 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+def make_sessionmaker(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine``; ``info`` (e.g. the audit keys, :func:`stopnet.core.keys.session_info`)
+    is given to each session."""
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
+
+
+def sessions_for(settings: Settings) -> sessionmaker[Session]:
+    """The installation's sessions: its database, and the keys that extend its audit chain."""
+    from stopnet.core.keys import session_info
+
+    return make_sessionmaker(
+        make_engine(settings.database_url, echo=settings.sql_echo), info=session_info(settings)
+    )
 
 
 @contextmanager

@@ -45,6 +45,7 @@ from sqlalchemy import Connection, inspect, text
 from sqlalchemy.engine import make_url
 
 from stopnet import __version__
+from stopnet.core.progress import ProgressCallback
 from stopnet.db.engine import make_engine, normalise_url
 from stopnet.db.models import Base
 
@@ -210,10 +211,11 @@ def _blob_files(data_dir: Path) -> Iterator[tuple[str, Path]]:
 # ------------------------------------------------------------------------------------------- backup
 
 
-def backup(url: str, data_dir: Path, out: Path) -> BackupSummary:
+def backup(url: str, data_dir: Path, out: Path, progress: ProgressCallback | None = None) -> BackupSummary:
     """Write a backup of the database at ``url`` and the files under ``data_dir`` to ``out``: a file, or
     a directory (an existing one, or a path without suffix) that gets ``stopnet-backup-<UTC time>.tar``.
-    Written under a temporary name and renamed when complete: a failed backup leaves no partial file."""
+    Written under a temporary name and renamed when complete: a failed backup leaves no partial file.
+    ``progress(rows written, rows in the database)`` follows the tables' rows."""
     now = dt.datetime.now(dt.UTC)
     out = Path(out)
     if out.is_dir() or not out.suffix:  # a directory (made when missing): a timestamped file in it
@@ -228,7 +230,14 @@ def backup(url: str, data_dir: Path, out: Path) -> BackupSummary:
         with tarfile.open(tmp, "w") as tar, _snapshot(url) as conn:
             revision = _revision(conn)
             dialect = conn.dialect.name
-            for i, table in enumerate(_tables(conn)):
+            all_tables = _tables(conn)
+            total_rows = (
+                sum(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one() for t in all_tables)
+                if progress is not None
+                else None
+            )
+            done_rows = 0
+            for i, table in enumerate(all_tables):
                 name = f"tables/{i:03d}-{table.name}.jsonl"
                 with tempfile.TemporaryFile() as spool:  # rows go to disk, not memory
                     digest, rows, size = hashlib.sha256(), 0, 0
@@ -237,11 +246,16 @@ def backup(url: str, data_dir: Path, out: Path) -> BackupSummary:
                         digest.update(line)
                         rows += 1
                         size += len(line)
+                        if progress is not None and rows % BATCH == 0:
+                            progress(done_rows + rows, total_rows)
                     spool.seek(0)
                     info = tarfile.TarInfo(name)
                     info.size, info.mtime, info.mode = size, int(now.timestamp()), 0o600
                     tar.addfile(info, spool)
                 tables[table.name] = rows
+                done_rows += rows
+                if progress is not None:
+                    progress(done_rows, total_rows)
                 members.append(
                     {
                         "name": name,
@@ -313,8 +327,9 @@ def read_backup(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
     return manifest, contents
 
 
-def restore(url: str, data_dir: Path, path: Path) -> BackupSummary:
-    """Restore the backup at ``path`` into the empty database at ``url`` and under ``data_dir``."""
+def restore(url: str, data_dir: Path, path: Path, progress: ProgressCallback | None = None) -> BackupSummary:
+    """Restore the backup at ``path`` into the empty database at ``url`` and under ``data_dir``;
+    ``progress(rows restored, rows in the backup)`` follows the rows."""
     manifest, contents = read_backup(path)
     revision = manifest["alembic_revision"]
     _check_files(Path(data_dir), manifest)
@@ -340,6 +355,7 @@ def restore(url: str, data_dir: Path, path: Path) -> BackupSummary:
                         f"the database is not empty (table {name} has rows); restore only into a new, "
                         "empty database"
                     )
+            total_rows, done_rows = sum(int(m["rows"]) for m in in_backup), 0
             for m in in_backup:
                 table = present[m["table"]]
                 decoders = {c.name: d for c in table.columns if (d := _decoder(c)) is not None}
@@ -348,10 +364,16 @@ def restore(url: str, data_dir: Path, path: Path) -> BackupSummary:
                     batch.append(_decode_row(json.loads(line), decoders))
                     if len(batch) >= BATCH:
                         conn.execute(table.insert(), batch)
+                        done_rows += len(batch)
                         batch = []
+                        if progress is not None:
+                            progress(done_rows, total_rows)
                 if batch:
                     conn.execute(table.insert(), batch)
+                    done_rows += len(batch)
                 tables[table.name] = m["rows"]
+                if progress is not None:
+                    progress(done_rows, total_rows)
             if conn.dialect.name == "postgresql":
                 _reset_sequences(conn, list(present.values()))
     finally:

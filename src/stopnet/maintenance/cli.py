@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from stopnet.core.progress import show_progress
+
 console = Console()
 err = Console(stderr=True)
 
@@ -27,7 +29,8 @@ def backup(
 
     settings = get_settings()
     try:
-        summary = run_backup(settings.database_url, settings.data_dir, out)
+        with show_progress("backup", "rows") as progress:
+            summary = run_backup(settings.database_url, settings.data_dir, out, progress=progress)
     except BackupError as e:
         err.print(f"backup failed: {e}")
         raise typer.Exit(1) from None
@@ -49,7 +52,8 @@ def restore(
 
     settings = get_settings()
     try:
-        summary = run_restore(settings.database_url, settings.data_dir, file)
+        with show_progress("restore", "rows") as progress:
+            summary = run_restore(settings.database_url, settings.data_dir, file, progress=progress)
     except BackupError as e:
         err.print(f"restore refused: {e}")
         raise typer.Exit(1) from None

@@ -29,6 +29,7 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Forbidden
+from stopnet.core.progress import ProgressCallback
 from stopnet.db.models import (
     Case,
     CaseVersion,
@@ -161,11 +162,12 @@ def purge_personal_data(
     master_key: bytes | None = None,
     dry_run: bool = False,
     now: dt.datetime | None = None,
+    progress: ProgressCallback | None = None,
 ) -> PurgeReport:
     """Pseudonymise the consignees of the operation's cases older than its retention policy.
 
     ``master_key``: ``STOPNET_PSEUDONYM_KEY`` (see ``targeting.service.master_key``); needed unless
-    ``dry_run``.
+    ``dry_run``. ``progress(cases done, cases to examine)`` follows the cases.
     """
     require_data_protection_manager(session, principal, op)
     days = op.personal_data_retention_days
@@ -222,6 +224,8 @@ def purge_personal_data(
                 if not dry_run:
                     version.snapshot = scrubbed
         session.flush()
+        if progress is not None:
+            progress(start + len(chunk), len(ids))
     if ids:
         stored = session.scalars(
             select(IdempotencyRecord).where(IdempotencyRecord.path.like("/api/v1/operations/%/cases"))

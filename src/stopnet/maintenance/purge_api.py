@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, WRITE, AppSettings, CurrentPrincipal
 
 from . import purge
 from .purge import DataProtectionOut, PurgeReport, RetentionUpdate
@@ -20,14 +20,14 @@ def _master_key(request: Request, settings: AppSettings) -> bytes:
     return bytes(request.app.state.secret)
 
 
-@router.get("/{code}/data-protection", response_model=DataProtectionOut)
+@router.get("/{code}/data-protection", response_model=DataProtectionOut, dependencies=[WRITE])
 def data_protection(code: str, db: DB, principal: CurrentPrincipal) -> DataProtectionOut:
     """The retention policy of the operation's personal data, and what a purge would remove now."""
     op = get_operation(db, principal, code)
     return purge.overview(db, principal, op)
 
 
-@router.put("/{code}/data-protection", response_model=DataProtectionOut)
+@router.put("/{code}/data-protection", response_model=DataProtectionOut, dependencies=[WRITE])
 def set_data_protection(
     code: str, body: RetentionUpdate, db: DB, principal: CurrentPrincipal
 ) -> DataProtectionOut:
@@ -39,7 +39,7 @@ def set_data_protection(
     return out
 
 
-@router.post("/{code}/data-protection/purge", response_model=PurgeReport)
+@router.post("/{code}/data-protection/purge", response_model=PurgeReport, dependencies=[WRITE])
 def purge_now(
     code: str,
     request: Request,

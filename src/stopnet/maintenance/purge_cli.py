@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from stopnet.core.progress import show_progress
+
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
@@ -44,33 +46,35 @@ def purge(
 
     from stopnet.config import get_settings
     from stopnet.core.errors import ServiceError
-    from stopnet.db.engine import make_engine, make_sessionmaker, session_scope
+    from stopnet.db.engine import session_scope, sessions_for
     from stopnet.db.models import Operation
     from stopnet.targeting.service import master_key
 
     from . import purge as service
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    sessions = sessions_for(settings)
     try:
-        with session_scope(make_sessionmaker(engine)) as session:
+        with session_scope(sessions) as session:
             op = session.scalar(select(Operation).where(Operation.code == operation.upper()))
             if op is None:
                 err.print(f"[red]no operation {operation}[/red]")
                 raise typer.Exit(2)
             principal = _acting(session, op, as_org)
-            report = service.purge_personal_data(
-                session,
-                principal,
-                op,
-                master_key=None if dry_run else master_key(settings),
-                dry_run=dry_run,
-            )
+            with show_progress("purge", "cases") as progress:
+                report = service.purge_personal_data(
+                    session,
+                    principal,
+                    op,
+                    master_key=None if dry_run else master_key(settings),
+                    dry_run=dry_run,
+                    progress=progress,
+                )
     except ServiceError as e:
         err.print(f"[red]{e.message}[/red]")
         raise typer.Exit(2) from None
     finally:
-        engine.dispose()
+        sessions.kw["bind"].dispose()
     if output_json:
         print(report.model_dump_json(indent=2))
         return
@@ -106,16 +110,16 @@ def retention(
 
     from stopnet.config import get_settings
     from stopnet.core.errors import ServiceError
-    from stopnet.db.engine import make_engine, make_sessionmaker, session_scope
+    from stopnet.db.engine import session_scope, sessions_for
     from stopnet.db.models import Operation
 
     from . import purge as service
 
     if days is not None and none:
         raise typer.BadParameter("give --days or --none, not both")
-    engine = make_engine(get_settings().database_url)
+    sessions = sessions_for(get_settings())
     try:
-        with session_scope(make_sessionmaker(engine)) as session:
+        with session_scope(sessions) as session:
             op = session.scalar(select(Operation).where(Operation.code == operation.upper()))
             if op is None:
                 err.print(f"[red]no operation {operation}[/red]")
@@ -131,6 +135,6 @@ def retention(
         err.print(f"[red]{e.message}[/red]")
         raise typer.Exit(2) from None
     finally:
-        engine.dispose()
+        sessions.kw["bind"].dispose()
     policy = f"{current} days" if current is not None else "none (personal data is kept)"
     console.print(f"{operation.upper()}: personal data retention {policy}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -13,6 +15,7 @@ from stopnet.db.models import (
     ContactPoint,
     Operation,
     OperationPhase,
+    OperationStatus,
     Organisation,
     Participant,
     ParticipantRole,
@@ -96,6 +99,22 @@ def _counts(session: Session, op_id: int) -> tuple[int, int]:
     return total, members
 
 
+def status_on(op: Operation, today: dt.date | None = None) -> OperationStatus:
+    """The status the dates give: planned before the first phase (or the operation's first day), active
+    until the last phase (or its last day) has ended, closed after it; an operation closed by hand stays
+    closed."""
+    if op.status is OperationStatus.CLOSED:
+        return OperationStatus.CLOSED
+    today = today or dt.date.today()
+    first = min([op.starts_on, *(p.starts_on for p in op.phases)])
+    last = max([op.ends_on, *(p.ends_on for p in op.phases)])
+    if today < first:
+        return OperationStatus.PLANNED
+    if today > last:
+        return OperationStatus.CLOSED
+    return OperationStatus.ACTIVE
+
+
 def to_out(session: Session, op: Operation) -> OperationOut:
     total, members = _counts(session, op.id)
     coord = session.get(Organisation, op.coordinator_org_id) if op.coordinator_org_id else None
@@ -105,7 +124,7 @@ def to_out(session: Session, op: Operation) -> OperationOut:
         scope=op.scope,
         starts_on=op.starts_on,
         ends_on=op.ends_on,
-        status=op.status,
+        status=status_on(op),
         default_visibility=op.default_visibility,
         coordinator=coord.code if coord else None,
         phases=[PhaseOut.model_validate(p) for p in op.phases],

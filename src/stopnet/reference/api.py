@@ -6,6 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from stopnet.web.deps import PUBLIC
+
 from . import get_reference
 
 router = APIRouter(prefix="/api/v1/reference", tags=["reference"])
@@ -24,7 +26,7 @@ LISTS = (
 )
 
 
-@router.get("")
+@router.get("", dependencies=[PUBLIC])
 def reference() -> dict[str, Any]:
     """Every code list: regions with their members, countries, the commodity taxonomy and the small lists."""
     ref = get_reference()

@@ -13,7 +13,7 @@ from stopnet.core import idempotency
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import CaseStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, IMPORT, PUBLIC, READ, VALIDATE, WRITE, AppSettings, CurrentPrincipal
 from stopnet.web.uploads import read_upload
 
 from . import importer, service
@@ -34,11 +34,19 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
 def case_filters(
     status: CaseStatus | None = None,
     reporting_org: Annotated[str | None, Query(max_length=32)] = None,
-    country: Annotated[str | None, Query(max_length=2)] = None,
-    region: Annotated[str | None, Query(max_length=8)] = None,
-    commodity_code: Annotated[str | None, Query(max_length=24)] = None,
-    commodity_group: Annotated[str | None, Query(max_length=16)] = None,
-    channel: Annotated[str | None, Query(max_length=24)] = None,
+    country: Annotated[str | None, Query(max_length=600, description="ISO code(s), comma-separated.")] = None,
+    region: Annotated[
+        str | None, Query(max_length=100, description="WCO region code(s), comma-separated.")
+    ] = None,
+    commodity_code: Annotated[
+        str | None, Query(max_length=1000, description="Commodity code(s), comma-separated.")
+    ] = None,
+    commodity_group: Annotated[
+        str | None, Query(max_length=40, description="medicines, ipr, other; comma-separated.")
+    ] = None,
+    channel: Annotated[
+        str | None, Query(max_length=200, description="Channel code(s), comma-separated.")
+    ] = None,
     is_ecommerce: bool | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,
@@ -52,21 +60,37 @@ def case_filters(
 Filters = Annotated[CaseFilters, Depends(case_filters)]
 
 
-@router.get("/operations/{code}/cases", response_model=CasePage)
+@router.get("/operations/{code}/cases", response_model=CasePage, dependencies=[READ])
 def list_cases(
-    code: str, filters: Filters, paging: PagingDep, db: DB, principal: CurrentPrincipal
+    code: str,
+    filters: Filters,
+    paging: PagingDep,
+    db: DB,
+    principal: CurrentPrincipal,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="reference, detected_on, reporting_org, channel, route, pieces, weight "
+            "or status; prefix - for descending (default -detected_on).",
+        ),
+    ] = None,
 ) -> CasePage:
     op = get_operation(db, principal, code)
-    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size)
-    return CasePage(
+    items, total = service.list_cases(db, principal, op, filters, paging.page, paging.page_size, sort)
+    page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
         page=paging.page,
         page_size=paging.page_size,
+        pages=max(1, -(-total // paging.page_size)),
+        sort=sort or service.DEFAULT_SORT,
     )
+    db.commit()  # the audit entries of restricted reads
+    return page
 
 
-@router.post("/operations/{code}/cases", response_model=CaseOut, status_code=201)
+@router.post("/operations/{code}/cases", response_model=CaseOut, status_code=201, dependencies=[WRITE])
 def create_case(
     code: str,
     body: CaseCreate,
@@ -100,7 +124,7 @@ def create_case(
     return JSONResponse(out, status_code=201, headers={"Location": f"/api/v1/cases/{case.id}"})
 
 
-@router.get("/cases/{case_id}", response_model=CaseOut)
+@router.get("/cases/{case_id}", response_model=CaseOut, dependencies=[READ])
 def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
     case = service.get_case(db, principal, case_id)
     out = _out(db, principal, case)
@@ -108,12 +132,14 @@ def get_case(case_id: int, db: DB, principal: CurrentPrincipal) -> CaseOut:
     return out
 
 
-@router.get("/cases/{case_id}/history", response_model=list[CaseVersionOut])
+@router.get("/cases/{case_id}/history", response_model=list[CaseVersionOut], dependencies=[READ])
 def case_history(case_id: int, db: DB, principal: CurrentPrincipal) -> list[CaseVersionOut]:
-    return service.case_history(db, principal, case_id)
+    history = service.case_history(db, principal, case_id)
+    db.commit()  # the audit entry of a restricted read
+    return history
 
 
-@router.post("/cases/{case_id}/corrections", response_model=CaseOut)
+@router.post("/cases/{case_id}/corrections", response_model=CaseOut, dependencies=[WRITE])
 def correct_case(case_id: int, body: CaseCorrection, db: DB, principal: CurrentPrincipal) -> CaseOut:
     """Correct a case: a new version is written; earlier versions stay in its history."""
     case = service.correct_case(db, principal, case_id, body)
@@ -122,7 +148,7 @@ def correct_case(case_id: int, body: CaseCorrection, db: DB, principal: CurrentP
     return out
 
 
-@router.post("/cases/{case_id}/submit", response_model=CaseOut)
+@router.post("/cases/{case_id}/submit", response_model=CaseOut, dependencies=[WRITE])
 def submit_case(case_id: int, body: VersionRef, db: DB, principal: CurrentPrincipal) -> CaseOut:
     case = service.submit_case(db, principal, case_id, body.expected_version)
     out = _out(db, principal, case)
@@ -130,7 +156,7 @@ def submit_case(case_id: int, body: VersionRef, db: DB, principal: CurrentPrinci
     return out
 
 
-@router.post("/cases/{case_id}/validate", response_model=CaseOut)
+@router.post("/cases/{case_id}/validate", response_model=CaseOut, dependencies=[VALIDATE])
 def validate_case(case_id: int, body: VersionRef, db: DB, principal: CurrentPrincipal) -> CaseOut:
     case = service.validate_case(db, principal, case_id, body.expected_version)
     out = _out(db, principal, case)
@@ -150,6 +176,7 @@ def _out(db: DB, principal: CurrentPrincipal, case: service.Case) -> CaseOut:
     response_model=ImportResult,
     status_code=201,
     responses={200: {"model": ImportResult, "description": "The same file was imported before: nothing new"}},
+    dependencies=[IMPORT],
 )
 async def import_file(code: str, file: UploadFile, request: Request, settings: AppSettings) -> JSONResponse:
     """Bulk import a CSV or XLSX file of seizures (template: ``GET /api/v1/import-template.csv``).
@@ -186,6 +213,7 @@ def _import_sync(request: Request, code: str, filename: str, data: bytes) -> tup
     tags=["reporting"],
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The template, a CSV file"}},
+    dependencies=[PUBLIC],
 )
 def import_template() -> Response:
     """The CSV column template of bulk imports (header and one example row)."""

@@ -124,8 +124,8 @@ EXAMPLE = {
     "visibility": "participants",
     "commodity_code": "MED-WEIGHT",
     "description": "semaglutide pens",
-    "brand": "Ozempic",
-    "rights_holder": "Novo Nordisk",
+    "brand": "Slimora",
+    "rights_holder": "Halcyon Pharmaceuticals plc",
     "hs_code": "300490",
     "pieces": "120",
     "weight_kg": "3.2",
@@ -630,9 +630,7 @@ def import_seizures(
     Raises :class:`InvalidInput` listing every problem (row, field, why) and leaves nothing written;
     :class:`Conflict` if a concurrent writer took one of the references meanwhile.
     """
-    policy.require_reporter(session, principal, op.id)
-    if not principal.has_scope("import"):
-        raise InvalidInput([FieldError("token", "this API token lacks the scope import")])
+    policy.require_reporter(session, principal, op.id, scope="import")
     if len(data) > settings.max_upload_bytes:
         raise _bad(f"the file is larger than the limit of {settings.max_upload_bytes} bytes")
     sha = hashlib.sha256(data).hexdigest()

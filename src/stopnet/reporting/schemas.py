@@ -234,6 +234,8 @@ class CasePage(BaseModel):
     total: int
     page: int
     page_size: int
+    pages: int = Field(default=1, description="Number of pages (at least 1); a page past it is empty.")
+    sort: str = Field(default="-detected_on", description="The order: a key, prefixed - for descending.")
 
 
 class CaseVersionOut(BaseModel):

@@ -7,7 +7,7 @@ CLI, importer). Functions flush; the request, job or command that called them co
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -288,21 +288,44 @@ def _require_visible(session: Session, principal: Principal, case: Case) -> None
         raise NotFound(f"no case {case.id}")  # do not reveal that it exists
 
 
-def get_case(session: Session, principal: Principal, case_id: int) -> Case:
+def audit_restricted_reads(
+    session: Session, principal: Principal, cases: Iterable[Case | tuple[int, Visibility]], via: str
+) -> int:
+    """One ``case.read_restricted`` entry per restricted case returned to ``principal``, naming the case
+    and the path (``via``: case, history, list, search, export); the caller's transaction keeps them."""
+    n = 0
+    for c in cases:
+        if isinstance(c, Case):
+            if not policy.is_restricted_read(principal, c):
+                continue
+            case_id, visibility = c.id, c.visibility
+        else:
+            case_id, visibility = c
+        record(
+            session,
+            principal,
+            "case.read_restricted",
+            "case",
+            case_id,
+            {"visibility": visibility, "via": via},
+        )
+        n += 1
+    return n
+
+
+def get_case(session: Session, principal: Principal, case_id: int, via: str = "case") -> Case:
     policy.require_read(principal)
     case = _load_case(session, case_id)
     _require_visible(session, principal, case)
-    if case.reporting_org_id != principal.org_id and case.visibility in (
-        Visibility.OWN,
-        Visibility.COORDINATOR,
-    ):
-        record(session, principal, "case.read_restricted", "case", case.id, {"visibility": case.visibility})
+    audit_restricted_reads(session, principal, [case], via)
     return case
 
 
 def case_history(session: Session, principal: Principal, case_id: int) -> list[CaseVersionOut]:
+    policy.require_read(principal)
     case = _load_case(session, case_id)
     _require_visible(session, principal, case)
+    audit_restricted_reads(session, principal, [case], "history")
     rows = session.execute(
         select(CaseVersion, User.email)
         .outerjoin(User, User.id == CaseVersion.changed_by_id)
@@ -328,6 +351,11 @@ def case_history(session: Session, principal: Principal, case_id: int) -> list[C
     return out
 
 
+def codes_of(value: str, upper: bool = True) -> list[str]:
+    """A filter's codes: one, or several separated by commas (the dashboard's multi-select filters)."""
+    return [(v.upper() if upper else v.lower()) for v in (p.strip() for p in value.split(",")) if v]
+
+
 def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
     c: list[ColumnElement[bool]] = []
     if filters.status is not None:
@@ -339,11 +367,11 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
             )
         )
     if filters.country:
-        c.append(Case.reporting_country == filters.country.upper())
+        c.append(Case.reporting_country.in_(codes_of(filters.country)))
     if filters.region:
-        c.append(Case.region_code == filters.region.upper())
+        c.append(Case.region_code.in_(codes_of(filters.region)))
     if filters.channel:
-        c.append(Case.channel == filters.channel.upper())
+        c.append(Case.channel.in_(codes_of(filters.channel)))
     if filters.is_ecommerce is not None:
         c.append(Case.is_ecommerce == filters.is_ecommerce)
     if filters.date_from:
@@ -352,9 +380,9 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
         c.append(Case.detected_on <= filters.date_to)
     seizure_conds = []
     if filters.commodity_code:
-        seizure_conds.append(Seizure.commodity_code == filters.commodity_code.upper())
+        seizure_conds.append(Seizure.commodity_code.in_(codes_of(filters.commodity_code)))
     if filters.commodity_group:
-        seizure_conds.append(Seizure.commodity_group == filters.commodity_group.lower())
+        seizure_conds.append(Seizure.commodity_group.in_(codes_of(filters.commodity_group, upper=False)))
     if seizure_conds:
         c.append(exists().where(Seizure.case_id == Case.id, *seizure_conds))
     if filters.q:
@@ -382,21 +410,81 @@ def visible_cases(
     )
 
 
+#: The keys a case list sorts by (``sort=key`` ascending, ``sort=-key`` descending), as the columns read.
+SORT_KEYS: dict[str, str] = {
+    "reference": "case reference",
+    "detected_on": "date of detection",
+    "reporting_org": "reporting administration",
+    "channel": "traffic channel",
+    "route": "origin country",
+    "pieces": "pieces",
+    "weight": "weight (kg)",
+    "status": "status",
+}
+DEFAULT_SORT = "-detected_on"
+
+
+def parse_sort(sort: str | None) -> tuple[str, bool]:
+    """``(key, descending)`` of a ``sort`` parameter; an unknown key is an error naming the known ones."""
+    raw = (sort or DEFAULT_SORT).strip()
+    key, descending = (raw[1:], True) if raw.startswith("-") else (raw, False)
+    if key not in SORT_KEYS:
+        known = ", ".join(SORT_KEYS)
+        raise InvalidInput(
+            [
+                FieldError(
+                    "sort",
+                    f"cannot sort by {key!r}; sort by one of {known} (prefix - for descending)",
+                    value=raw,
+                )
+            ],
+            "the sort order is invalid",
+        )
+    return key, descending
+
+
+def _sort_column(key: str) -> ColumnElement[Any]:
+    if key in ("pieces", "weight"):
+        column = Seizure.pieces if key == "pieces" else Seizure.weight_kg
+        return select(func.coalesce(func.sum(column), 0)).where(Seizure.case_id == Case.id).scalar_subquery()
+    if key == "reporting_org":
+        return select(Organisation.code).where(Organisation.id == Case.reporting_org_id).scalar_subquery()
+    columns: dict[str, ColumnElement[Any]] = {
+        "reference": Case.reference.expression,
+        "detected_on": Case.detected_on.expression,
+        "channel": Case.channel.expression,
+        "route": Case.origin_country.expression,
+        "status": Case.status.expression,
+    }
+    return columns[key]
+
+
 def list_cases(
-    session: Session, principal: Principal, op: Operation, filters: CaseFilters, page: int, page_size: int
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    filters: CaseFilters,
+    page: int,
+    page_size: int,
+    sort: str | None = None,
 ) -> tuple[Sequence[Case], int]:
+    policy.require_read(principal)
+    key, descending = parse_sort(sort)
     stmt = visible_cases(session, principal, op, filters)
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    column = _sort_column(key)
+    tie = Case.id.desc() if descending else Case.id.asc()
     items = session.scalars(
         stmt.options(selectinload(Case.seizures))
-        .order_by(Case.detected_on.desc(), Case.id.desc())
+        .order_by(column.desc() if descending else column.asc(), tie)
         .offset((page - 1) * page_size)
         .limit(page_size)
     ).all()
+    audit_restricted_reads(session, principal, items, "search" if filters.q else "list")
     return items, total
 
 
-def org_codes(session: Session, ids: set[int]) -> dict[int, str]:
+def orgcodes_of(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(
@@ -443,7 +531,7 @@ def to_out(case: Case, principal: Principal, op_code: str, org_code: str) -> Cas
 
 
 def cases_out(session: Session, principal: Principal, op: Operation, cases: Sequence[Case]) -> list[CaseOut]:
-    codes = org_codes(session, {c.reporting_org_id for c in cases})
+    codes = orgcodes_of(session, {c.reporting_org_id for c in cases})
     return [to_out(c, principal, op.code, codes[c.reporting_org_id]) for c in cases]
 
 

@@ -18,7 +18,7 @@ from stopnet.db.models import Operation, Role
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
 from stopnet.sharing import service as sharing_service
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, AppSettings, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf, wants_json
 from stopnet.web.uploads import read_upload
 
@@ -38,13 +38,13 @@ from .schemas import CaseCorrection, CaseCreate, CaseFilters, CaseOut, CasePage
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/")
+@router.get("/", dependencies=[READ])
 def home(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     ops = [operations.to_out(db, op) for op in operations.list_operations(db, principal)]
     return render(request, "home.html", {"operations": ops}, json=ops, principal=principal)
 
 
-@router.get("/operations/{code}")
+@router.get("/operations/{code}", dependencies=[READ])
 def operation_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     detail = operations.to_detail(db, operations.get_operation(db, principal, code))
     return render(
@@ -59,11 +59,11 @@ def operation_page(code: str, request: Request, db: DB, principal: CurrentPrinci
 # The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.
 _FILTER_MAX = {
     "reporting_org": 32,
-    "country": 2,
-    "region": 8,
-    "commodity_code": 24,
-    "commodity_group": 16,
-    "channel": 24,
+    "country": 600,
+    "region": 100,
+    "commodity_code": 1000,
+    "commodity_group": 40,
+    "channel": 200,
     "q": 100,
 }
 
@@ -101,7 +101,10 @@ def page_filters(request: Request) -> PageFilters:
     return PageFilters(filters, values, [])
 
 
-@router.get("/operations/{code}/cases")
+PAGE_SIZES = (20, 50, 100, 200)
+
+
+@router.get("/operations/{code}/cases", dependencies=[READ])
 def cases_page(
     code: str,
     request: Request,
@@ -119,16 +122,37 @@ def cases_page(
         empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
         ctx.update(page=empty, pages=1, filter_errors=pf.errors)
         return render(request, "cases.html", ctx, principal=principal, status_code=422)
+    sort = request.query_params.get("sort") or service.DEFAULT_SORT
+    try:
+        sort_key, descending = service.parse_sort(sort)
+    except InvalidInput as bad:
+        if wants_json(request):
+            return JSONResponse(bad.to_dict(), status_code=422)
+        empty = CasePage(items=[], total=0, page=1, page_size=paging.page_size)
+        ctx.update(page=empty, pages=1, filter_errors=bad.errors, sort_keys=service.SORT_KEYS)
+        return render(request, "cases.html", ctx, principal=principal, status_code=422)
     cursor = sharing_service.feed_cursor(db)  # before the list: the live feed replays what follows
-    items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size)
+    items, total = service.list_cases(db, principal, op, pf.filters, paging.page, paging.page_size, sort)
     page = CasePage(
         items=service.cases_out(db, principal, op, items),
         total=total,
         page=paging.page,
         page_size=paging.page_size,
+        pages=max(1, -(-total // paging.page_size)),
+        sort=sort,
     )
+    db.commit()  # the audit entries of restricted reads
     pages = max(1, -(-total // paging.page_size))
-    ctx.update(page=page, pages=pages, filter_errors=[], filtered=bool(pf.values), feed_cursor=cursor)
+    ctx.update(
+        page=page,
+        pages=pages,
+        filter_errors=[],
+        filtered=bool(pf.values),
+        feed_cursor=cursor,
+        sort_key=sort_key,
+        descending=descending,
+        page_sizes=PAGE_SIZES,
+    )
     return render(request, "cases.html", ctx, json=page, principal=principal)
 
 
@@ -186,7 +210,7 @@ def _form_page(
     return render(request, "case_form.html", ctx, principal=principal, status_code=status_code)
 
 
-@router.get("/operations/{code}/cases/new")
+@router.get("/operations/{code}/cases/new", dependencies=[SESSION_ONLY])
 def new_case_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, lines: int = 3
 ) -> Response:
@@ -200,7 +224,7 @@ def new_case_page(
     return _form_page(request, principal, op, form, [])
 
 
-@router.post("/operations/{code}/cases/new")
+@router.post("/operations/{code}/cases/new", dependencies=[SESSION_ONLY])
 async def create_case_form(code: str, request: Request, principal: CurrentPrincipal) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     require_csrf(request, form.get("csrf_token"))
@@ -235,7 +259,7 @@ def _create_case_sync(
         session.close()
 
 
-@router.get("/cases/{case_id}")
+@router.get("/cases/{case_id}", dependencies=[READ])
 def case_page(case_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     case = service.get_case(db, principal, case_id)
     op = db.get_one(Operation, case.operation_id)
@@ -263,7 +287,7 @@ def case_page(case_id: int, request: Request, db: DB, principal: CurrentPrincipa
     )
 
 
-@router.get("/cases/{case_id}/correct")
+@router.get("/cases/{case_id}/correct", dependencies=[SESSION_ONLY])
 def correct_page(case_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     case = service.get_case(db, principal, case_id)
     op = db.get_one(Operation, case.operation_id)
@@ -277,7 +301,7 @@ def correct_page(case_id: int, request: Request, db: DB, principal: CurrentPrinc
     return _form_page(request, principal, op, form, [], case=out)
 
 
-@router.post("/cases/{case_id}/correct")
+@router.post("/cases/{case_id}/correct", dependencies=[SESSION_ONLY])
 async def correct_case_form(case_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     require_csrf(request, form.get("csrf_token"))
@@ -311,7 +335,7 @@ def _correct_sync(
         session.close()
 
 
-@router.post("/cases/{case_id}/{action}")
+@router.post("/cases/{case_id}/{action}", dependencies=[SESSION_ONLY])
 def case_action(
     case_id: int,
     action: str,
@@ -332,7 +356,7 @@ def case_action(
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-@router.get("/operations/{code}/import")
+@router.get("/operations/{code}/import", dependencies=[SESSION_ONLY])
 def import_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = operations.get_operation(db, principal, code)
     policy.require_reporter(db, principal, op.id)
@@ -344,7 +368,7 @@ def import_page(code: str, request: Request, db: DB, principal: CurrentPrincipal
     )
 
 
-@router.post("/operations/{code}/import")
+@router.post("/operations/{code}/import", dependencies=[SESSION_ONLY])
 async def import_upload(
     code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
 ) -> Response:

@@ -17,7 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
 from stopnet.reporting.api import Filters
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, EXPORT, READ, CurrentPrincipal
 
 from . import exports, service, views
 from .schemas import DailyReport, ExportFormat, FinalReport
@@ -37,6 +37,7 @@ def _json(model: DailyReport | FinalReport) -> Response:
     response_model=DailyReport,
     summary="Daily situation report",
     responses=_PDF,
+    dependencies=[READ],
 )
 def daily_report(
     code: str, db: DB, principal: CurrentPrincipal, day: views.DateParam = None, fmt: ReportFormat = "json"
@@ -55,6 +56,7 @@ def daily_report(
     response_model=FinalReport,
     summary="End-of-operation report",
     responses=_PDF,
+    dependencies=[READ],
 )
 def final_report(
     code: str,
@@ -112,6 +114,7 @@ _EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     summary="Export cases (CSV, XLSX, JSON)",
     response_class=StreamingResponse,
     responses=_EXPORT_RESPONSES,
+    dependencies=[EXPORT],
 )
 def export_cases(
     code: str, fmt: ExportFormat, filters: Filters, request: Request, db: DB, principal: CurrentPrincipal
@@ -126,6 +129,7 @@ def export_cases(
     summary="Export seizures (CSV, XLSX, JSON)",
     response_class=StreamingResponse,
     responses=_EXPORT_RESPONSES,
+    dependencies=[EXPORT],
 )
 def export_seizures(
     code: str, fmt: ExportFormat, filters: Filters, request: Request, db: DB, principal: CurrentPrincipal

@@ -26,10 +26,9 @@ Out = Annotated[
 
 def _session_factory() -> Any:
     from stopnet.config import get_settings
-    from stopnet.db.engine import make_engine, make_sessionmaker
+    from stopnet.db.engine import sessions_for
 
-    settings = get_settings()
-    return make_sessionmaker(make_engine(settings.database_url, echo=settings.sql_echo))
+    return sessions_for(get_settings())
 
 
 def _principal(session: Any, email: str) -> Any:

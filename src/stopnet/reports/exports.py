@@ -39,7 +39,7 @@ from stopnet.core.errors import FieldError, Forbidden, InvalidInput
 from stopnet.db.models import Case, Operation, Organisation, OrgKind, Role, Seizure
 from stopnet.db.models.rightsholders import Brand, BrandStatus
 from stopnet.reporting.schemas import CaseFilters
-from stopnet.reporting.service import filter_clauses, visible_cases
+from stopnet.reporting.service import audit_restricted_reads, codes_of, filter_clauses, visible_cases
 from stopnet.rightsholders import service as rights
 
 from .schemas import ExportFormat, ExportInfo, ExportKind
@@ -81,9 +81,9 @@ def is_holder(principal: Principal) -> bool:
 
 
 def require_export(principal: Principal, kind: str) -> None:
-    policy.require_read(principal)
-    if not principal.has_scope("export"):
-        raise Forbidden("this API token lacks the scope export")
+    """Exports need the scope ``export`` (of themselves: a token for a statistics system reads no case
+    one by one); what is exported is what the principal may read."""
+    policy.require_scope(principal, "export")
     if kind == "cases" and is_holder(principal):
         raise Forbidden("rights holders have no case list; export the seizures of your brands instead")
 
@@ -98,9 +98,9 @@ def _seizure_goods(filters: CaseFilters) -> list[ColumnElement[bool]]:
     """A goods filter keeps, in a seizure export, the seizures of those goods only."""
     out: list[ColumnElement[bool]] = []
     if filters.commodity_code:
-        out.append(Seizure.commodity_code == filters.commodity_code.upper())
+        out.append(Seizure.commodity_code.in_(codes_of(filters.commodity_code)))
     if filters.commodity_group:
-        out.append(Seizure.commodity_group == filters.commodity_group.lower())
+        out.append(Seizure.commodity_group.in_(codes_of(filters.commodity_group, upper=False)))
     return out
 
 
@@ -199,6 +199,14 @@ def start_export(
         op.code,
         {"format": fmt, "filters": info.filters, "rows": rows},
     )
+    if not is_holder(principal):  # a holder's rows are its brands' seizures, never a restricted case
+        restricted = session.execute(
+            _case_stmt(session, principal, op, filters)
+            .where(policy.restricted_read_clause(principal))
+            .with_only_columns(Case.id, Case.visibility)
+            .order_by(Case.id)
+        ).all()
+        audit_restricted_reads(session, principal, [(r.id, r.visibility) for r in restricted], "export")
     return info
 
 

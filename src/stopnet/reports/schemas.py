@@ -51,6 +51,11 @@ class DailyReport(BaseModel):
     running_channels: Breakdown
     trends: list[TrendRow] = Field(description="Items whose share of seizures rose in the last days.")
     trend_window: str
+    audit_checkpoint: str | None = Field(
+        default=None,
+        description="The audit trail's signed head when the report was made (JSON; coordinators and "
+        "administrators): keep it, and `stopnet audit verify --checkpoint` proves no entry before it was cut.",
+    )
 
 
 class ComparisonRow(BaseModel):

@@ -16,6 +16,7 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.analytics import service as analytics
 from stopnet.analytics.schemas import Dashboard, DashboardFilters, TrendRow, Trends
+from stopnet.audit import service as audit
 from stopnet.core.errors import FieldError, InvalidInput, NotFound
 from stopnet.db.models import Operation
 from stopnet.operations import service as operations
@@ -120,7 +121,16 @@ def daily_report(
         running_channels=running.channels,
         trends=_flagged(running.trends),
         trend_window=_trend_window(running.trends),
+        audit_checkpoint=_audit_checkpoint(session, principal),
     )
+
+
+def _audit_checkpoint(session: Session, principal: Principal) -> str | None:
+    """The signed head of the audit trail, for those who read the trail (others get no count of it)."""
+    if not policy.may_read_audit(principal):
+        return None
+    head = audit.signed_head(session)
+    return head.to_json() if head is not None else None
 
 
 # ---------------------------------------------------------------------------------------------- final
@@ -253,6 +263,11 @@ def _count(n: float) -> str:
     return f"{n:,.0f}"
 
 
+def _in_sentence(label: str) -> str:
+    """A label inside a sentence: "Counterfeit medicines" -> "counterfeit medicines"; "IPR-..." kept."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+
+
 def findings(report_figures: OperationFigures, d: Dashboard, comparison: Comparison | None) -> list[str]:
     """Plain sentences stating what the figures show (no judgement the data cannot support)."""
     kf = d.key_figures
@@ -277,7 +292,7 @@ def findings(report_figures: OperationFigures, d: Dashboard, comparison: Compari
     if kf.weight_kg:
         by_weight = max(kf.groups, key=lambda g: g.weight_kg)
         out.append(
-            f"By weight, {by_weight.label.lower()} led with {by_weight.tonnes:,.1f} of {kf.tonnes:,.1f} tonnes."
+            f"By weight, {_in_sentence(by_weight.label)} led with {by_weight.tonnes:,.1f} of {kf.tonnes:,.1f} tonnes."
         )
     top = [r for r in d.commodities.rows if r.seizures][:3]
     if top:
@@ -340,7 +355,7 @@ def final_report(
         scope=op.scope,
         starts_on=op.starts_on,
         ends_on=op.ends_on,
-        status=op.status.value,
+        status=operations.status_on(op).value,
         generated_at=_now(),
         as_of=d.as_of,
         fresh=d.fresh,

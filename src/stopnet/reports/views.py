@@ -13,7 +13,7 @@ from markupsafe import Markup
 
 from stopnet.analytics.views import human, percent  # noqa: F401 - registers the dashboard's filters
 from stopnet.operations import service as operations
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, CurrentPrincipal
 from stopnet.web.pages import render
 from stopnet.web.templating import templates
 
@@ -143,7 +143,7 @@ CompareParam = Annotated[
 ]
 
 
-@router.get("/operations/{code}/reports/daily")
+@router.get("/operations/{code}/reports/daily", dependencies=[READ])
 def daily_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, day: DateParam = None
 ) -> Response:
@@ -166,14 +166,14 @@ def daily_page(
     )
 
 
-@router.get("/operations/{code}/reports/daily.pdf")
+@router.get("/operations/{code}/reports/daily.pdf", dependencies=[READ])
 def daily_pdf_download(code: str, db: DB, principal: CurrentPrincipal, day: DateParam = None) -> Response:
     op = operations.get_operation(db, principal, code)
     r = service.daily_report(db, principal, op, day)
     return pdf_response(daily_pdf(r), daily_filename(r))
 
 
-@router.get("/operations/{code}/reports/final")
+@router.get("/operations/{code}/reports/final", dependencies=[READ])
 def final_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, compare: CompareParam = None
 ) -> Response:
@@ -194,7 +194,7 @@ def final_page(
     )
 
 
-@router.get("/operations/{code}/reports/final.pdf")
+@router.get("/operations/{code}/reports/final.pdf", dependencies=[READ])
 def final_pdf_download(
     code: str, db: DB, principal: CurrentPrincipal, compare: CompareParam = None
 ) -> Response:

@@ -19,7 +19,7 @@ from stopnet.core.pagination import PagingDep
 from stopnet.db.models import utcnow
 from stopnet.db.models.rightsholders import BrandStatus, GuideKind, VerificationStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal
 
 from . import service
 from .schemas import (
@@ -83,7 +83,7 @@ def upload_limit(max_upload_bytes: int) -> int:
 # ---------------------------------------------------------------------------------------------- brands
 
 
-@router.get("/brands", response_model=list[BrandSummary])
+@router.get("/brands", response_model=list[BrandSummary], dependencies=[READ])
 def list_brands(
     db: DB,
     principal: CurrentPrincipal,
@@ -97,7 +97,7 @@ def list_brands(
     return [service.brand_summary(db, b, now, codes) for b in brands]
 
 
-@router.post("/brands", response_model=BrandOut, status_code=201)
+@router.post("/brands", response_model=BrandOut, status_code=201, dependencies=[WRITE])
 def register_brand(body: BrandCreate, db: DB, principal: CurrentPrincipal, now: Now) -> JSONResponse:
     """A rights holder registers a brand (trademarks, product lines, HS codes, aliases, representatives);
     the coordinating unit approves it before officers see it."""
@@ -107,12 +107,12 @@ def register_brand(body: BrandCreate, db: DB, principal: CurrentPrincipal, now: 
     return JSONResponse(out, status_code=201, headers={"Location": f"/api/v1/rights/brands/{brand.id}"})
 
 
-@router.get("/brands/{brand_id}", response_model=BrandOut)
+@router.get("/brands/{brand_id}", response_model=BrandOut, dependencies=[READ])
 def get_brand(brand_id: int, db: DB, principal: CurrentPrincipal, now: Now) -> BrandOut:
     return service.brand_out(db, principal, service.get_brand(db, principal, brand_id), now)
 
 
-@router.post("/brands/{brand_id}/decision", response_model=BrandOut)
+@router.post("/brands/{brand_id}/decision", response_model=BrandOut, dependencies=[WRITE])
 def decide_brand(
     brand_id: int, body: BrandDecision, db: DB, principal: CurrentPrincipal, now: Now
 ) -> BrandOut:
@@ -123,7 +123,7 @@ def decide_brand(
     return out
 
 
-@router.post("/brands/{brand_id}/contacts", response_model=ContactOut, status_code=201)
+@router.post("/brands/{brand_id}/contacts", response_model=ContactOut, status_code=201, dependencies=[WRITE])
 def add_contact(brand_id: int, body: ContactIn, db: DB, principal: CurrentPrincipal, now: Now) -> ContactOut:
     c = service.add_contact(db, principal, brand_id, body, now)
     out = service.contact_out(c, now)
@@ -131,7 +131,7 @@ def add_contact(brand_id: int, body: ContactIn, db: DB, principal: CurrentPrinci
     return out
 
 
-@router.put("/contacts/{contact_id}", response_model=ContactOut)
+@router.put("/contacts/{contact_id}", response_model=ContactOut, dependencies=[WRITE])
 def update_contact(
     contact_id: int, body: ContactIn, db: DB, principal: CurrentPrincipal, now: Now
 ) -> ContactOut:
@@ -141,7 +141,7 @@ def update_contact(
     return out
 
 
-@router.post("/contacts/{contact_id}/confirm", response_model=ContactOut)
+@router.post("/contacts/{contact_id}/confirm", response_model=ContactOut, dependencies=[WRITE])
 def confirm_contact(contact_id: int, db: DB, principal: CurrentPrincipal, now: Now) -> ContactOut:
     """Confirm the contact point is still current (flagged stale 180 days after the last confirmation)."""
     c = service.confirm_contact(db, principal, contact_id, now)
@@ -150,7 +150,7 @@ def confirm_contact(contact_id: int, db: DB, principal: CurrentPrincipal, now: N
     return out
 
 
-@router.delete("/contacts/{contact_id}", status_code=204)
+@router.delete("/contacts/{contact_id}", status_code=204, dependencies=[WRITE])
 def delete_contact(contact_id: int, db: DB, principal: CurrentPrincipal) -> Response:
     service.delete_contact(db, principal, contact_id)
     db.commit()
@@ -179,7 +179,7 @@ def guide_search(
 Search = Annotated[GuideSearch, Depends(guide_search)]
 
 
-@router.get("/guides", response_model=GuidePage)
+@router.get("/guides", response_model=GuidePage, dependencies=[READ])
 def search_guides(
     search: Search, paging: PagingDep, db: DB, principal: CurrentPrincipal, now: Now
 ) -> GuidePage:
@@ -189,7 +189,7 @@ def search_guides(
     return GuidePage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
-@router.post("/guides", response_model=GuideOut, status_code=201)
+@router.post("/guides", response_model=GuideOut, status_code=201, dependencies=[WRITE])
 def create_guide(body: GuideCreate, db: DB, principal: CurrentPrincipal, now: Now) -> JSONResponse:
     """A draft guide (version 1): only its organisation sees it until it is published."""
     g = service.create_guide(db, principal, body, now)
@@ -198,7 +198,7 @@ def create_guide(body: GuideCreate, db: DB, principal: CurrentPrincipal, now: No
     return JSONResponse(out, status_code=201, headers={"Location": f"/api/v1/rights/guides/{g.id}"})
 
 
-@router.get("/guides/{guide_id}", response_model=GuideOut)
+@router.get("/guides/{guide_id}", response_model=GuideOut, dependencies=[READ])
 def get_guide(
     guide_id: int,
     db: DB,
@@ -210,12 +210,12 @@ def get_guide(
     return service.guide_out(db, g, v, now)
 
 
-@router.get("/guides/{guide_id}/versions", response_model=list[GuideVersionOut])
+@router.get("/guides/{guide_id}/versions", response_model=list[GuideVersionOut], dependencies=[READ])
 def guide_versions(guide_id: int, db: DB, principal: CurrentPrincipal) -> list[GuideVersionOut]:
     return service.guide_versions(db, principal, guide_id)
 
 
-@router.post("/guides/{guide_id}/versions", response_model=GuideOut, status_code=201)
+@router.post("/guides/{guide_id}/versions", response_model=GuideOut, status_code=201, dependencies=[WRITE])
 def edit_guide(guide_id: int, body: GuideEdit, db: DB, principal: CurrentPrincipal, now: Now) -> GuideOut:
     """Edit a guide: a new draft version (publish it to show it to officers)."""
     g = service.edit_guide(db, principal, guide_id, body, now)
@@ -224,7 +224,7 @@ def edit_guide(guide_id: int, body: GuideEdit, db: DB, principal: CurrentPrincip
     return out
 
 
-@router.post("/guides/{guide_id}/publish", response_model=GuideOut)
+@router.post("/guides/{guide_id}/publish", response_model=GuideOut, dependencies=[WRITE])
 def publish_guide(
     guide_id: int, body: GuidePublish, db: DB, principal: CurrentPrincipal, now: Now
 ) -> GuideOut:
@@ -235,7 +235,7 @@ def publish_guide(
     return out
 
 
-@router.post("/guides/{guide_id}/withdraw", response_model=GuideOut)
+@router.post("/guides/{guide_id}/withdraw", response_model=GuideOut, dependencies=[WRITE])
 def withdraw_guide(guide_id: int, db: DB, principal: CurrentPrincipal, now: Now) -> GuideOut:
     g = service.withdraw_guide(db, principal, guide_id, now)
     _, v = service.get_guide(db, principal, g.id)
@@ -244,7 +244,9 @@ def withdraw_guide(guide_id: int, db: DB, principal: CurrentPrincipal, now: Now)
     return out
 
 
-@router.post("/guides/{guide_id}/attachments", response_model=AttachmentOut, status_code=201)
+@router.post(
+    "/guides/{guide_id}/attachments", response_model=AttachmentOut, status_code=201, dependencies=[WRITE]
+)
 async def add_guide_attachment(
     guide_id: int, file: UploadFile, request: Request, settings: AppSettings, principal: CurrentPrincipal
 ) -> AttachmentOut:
@@ -275,7 +277,7 @@ def _in_session(request: Request, work: Callable[[Session], T]) -> T:
         session.close()
 
 
-@router.get("/attachments/{attachment_id}", response_class=FileResponse)
+@router.get("/attachments/{attachment_id}", response_class=FileResponse, dependencies=[READ])
 def get_attachment(
     attachment_id: int, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> Response:
@@ -294,7 +296,7 @@ def get_attachment(
 # ---------------------------------------------------------------------------------------------- requests
 
 
-@router.get("/requests", response_model=VerificationPage)
+@router.get("/requests", response_model=VerificationPage, dependencies=[READ])
 def list_requests(
     paging: PagingDep,
     db: DB,
@@ -326,7 +328,7 @@ def list_requests(
     )
 
 
-@router.post("/requests", response_model=VerificationOut, status_code=201)
+@router.post("/requests", response_model=VerificationOut, status_code=201, dependencies=[WRITE])
 def create_request(body: VerificationCreate, db: DB, principal: CurrentPrincipal, now: Now) -> JSONResponse:
     """Ask a brand's rights holder whether goods are genuine. Never send personal data: the consignee's
     name of a linked case is refused."""
@@ -336,12 +338,12 @@ def create_request(body: VerificationCreate, db: DB, principal: CurrentPrincipal
     return JSONResponse(out, status_code=201, headers={"Location": f"/api/v1/rights/requests/{req.id}"})
 
 
-@router.get("/requests/{request_id}", response_model=VerificationOut)
+@router.get("/requests/{request_id}", response_model=VerificationOut, dependencies=[READ])
 def get_request(request_id: int, db: DB, principal: CurrentPrincipal, now: Now) -> VerificationOut:
     return service.request_out(db, principal, service.get_request(db, principal, request_id), now)
 
 
-@router.post("/requests/{request_id}/answer", response_model=VerificationOut)
+@router.post("/requests/{request_id}/answer", response_model=VerificationOut, dependencies=[WRITE])
 def answer_request(
     request_id: int, body: VerificationAnswerIn, db: DB, principal: CurrentPrincipal, now: Now
 ) -> VerificationOut:
@@ -352,7 +354,7 @@ def answer_request(
     return out
 
 
-@router.post("/requests/{request_id}/withdraw", response_model=VerificationOut)
+@router.post("/requests/{request_id}/withdraw", response_model=VerificationOut, dependencies=[WRITE])
 def withdraw_request(request_id: int, db: DB, principal: CurrentPrincipal, now: Now) -> VerificationOut:
     req = service.withdraw_request(db, principal, request_id, now)
     out = service.request_out(db, principal, req, now)
@@ -360,7 +362,9 @@ def withdraw_request(request_id: int, db: DB, principal: CurrentPrincipal, now: 
     return out
 
 
-@router.post("/requests/{request_id}/attachments", response_model=AttachmentOut, status_code=201)
+@router.post(
+    "/requests/{request_id}/attachments", response_model=AttachmentOut, status_code=201, dependencies=[WRITE]
+)
 async def add_request_attachment(
     request_id: int, file: UploadFile, request: Request, settings: AppSettings, principal: CurrentPrincipal
 ) -> AttachmentOut:
@@ -378,7 +382,7 @@ async def add_request_attachment(
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.get("/cases/{case_id}/verifications", response_model=list[CaseVerificationOut])
+@router.get("/cases/{case_id}/verifications", response_model=list[CaseVerificationOut], dependencies=[READ])
 def case_verifications(
     case_id: int, db: DB, principal: CurrentPrincipal, now: Now
 ) -> list[CaseVerificationOut]:
@@ -386,14 +390,14 @@ def case_verifications(
     return service.case_verifications(db, principal, case_id, now)
 
 
-@router.get("/operations/{code}/settings", response_model=OperationSettingOut)
+@router.get("/operations/{code}/settings", response_model=OperationSettingOut, dependencies=[READ])
 def get_settings(code: str, db: DB, principal: CurrentPrincipal) -> OperationSettingOut:
     op = get_operation(db, principal, code)
     days, default = service.response_working_days(db, op.id)
     return OperationSettingOut(operation=op.code, response_working_days=days, is_default=default)
 
 
-@router.put("/operations/{code}/settings", response_model=OperationSettingOut)
+@router.put("/operations/{code}/settings", response_model=OperationSettingOut, dependencies=[WRITE])
 def put_settings(
     code: str, body: OperationSettingIn, db: DB, principal: CurrentPrincipal, now: Now
 ) -> OperationSettingOut:
@@ -409,7 +413,7 @@ def put_settings(
 # ---------------------------------------------------------------------------------------------- seizures, figures
 
 
-@router.get("/seizures", response_model=HolderSeizurePage)
+@router.get("/seizures", response_model=HolderSeizurePage, dependencies=[READ])
 def holder_seizures(
     paging: PagingDep,
     db: DB,
@@ -422,7 +426,7 @@ def holder_seizures(
     return HolderSeizurePage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
-@router.get("/outreach", response_model=Outreach)
+@router.get("/outreach", response_model=Outreach, dependencies=[READ])
 def outreach(
     db: DB,
     principal: CurrentPrincipal,

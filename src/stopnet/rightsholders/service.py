@@ -258,7 +258,7 @@ def brand_read_clause(principal: Principal) -> ColumnElement[bool]:
 
 
 def get_brand(session: Session, principal: Principal, brand_id: int) -> Brand:
-    _require_read(principal)
+    policy.require_record_read(principal)
     brand = _load_brand(session, brand_id)
     if not session.scalar(select(true()).where(Brand.id == brand.id, brand_read_clause(principal))):
         raise NotFound(f"no brand {brand_id}")
@@ -903,7 +903,7 @@ def get_guide(
     """The guide and the version to show: the author sees every version (the latest by default);
     others see published guides only (the published version by default, earlier published ones on
     request), never drafts."""
-    _require_read(principal)
+    policy.require_record_read(principal)
     g = _load_guide(session, guide_id)
     readable = _readable_versions(principal, g)
     if not readable:
@@ -1265,7 +1265,7 @@ def _load_request(session: Session, request_id: int) -> VerificationRequest:
 
 
 def get_request(session: Session, principal: Principal, request_id: int) -> VerificationRequest:
-    _require_read(principal)
+    policy.require_record_read(principal)
     req = _load_request(session, request_id)
     if not session.scalar(
         select(true()).where(VerificationRequest.id == req.id, request_read_clause(session, principal))

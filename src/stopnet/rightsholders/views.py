@@ -25,7 +25,7 @@ from stopnet.db.models.rightsholders import (
 )
 from stopnet.operations import service as operations
 from stopnet.reporting import service as reporting
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf, wants_json
 
 from . import service
@@ -113,7 +113,7 @@ def _see_other(url: str) -> Response:
 # ---------------------------------------------------------------------------------------------- index
 
 
-@router.get("/rights")
+@router.get("/rights", dependencies=[READ])
 def index(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     """Where each role starts: a holder's brands and requests, an officer's guide search and requests,
     the coordinating unit's pending brands."""
@@ -147,7 +147,7 @@ def index(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
 # ---------------------------------------------------------------------------------------------- brands
 
 
-@router.get("/rights/brands")
+@router.get("/rights/brands", dependencies=[READ])
 def brands_page(request: Request, db: DB, principal: CurrentPrincipal, q: str | None = None) -> Response:
     now = current_time(request)
     status = request.query_params.get("status") or ""
@@ -178,7 +178,7 @@ def _brand_form_page(
     )
 
 
-@router.get("/rights/brands/new")
+@router.get("/rights/brands/new", dependencies=[SESSION_ONLY])
 def new_brand_page(request: Request, principal: CurrentPrincipal) -> Response:
     if not _role_flags(principal)["is_holder"]:
         raise Forbidden("only rights holders register brands")
@@ -206,7 +206,7 @@ def brand_payload(form: dict[str, str]) -> dict[str, Any]:
     }
 
 
-@router.post("/rights/brands/new")
+@router.post("/rights/brands/new", dependencies=[SESSION_ONLY])
 async def create_brand_form(request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)
@@ -225,7 +225,7 @@ async def create_brand_form(request: Request, principal: CurrentPrincipal) -> Re
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.get("/rights/brands/{brand_id}")
+@router.get("/rights/brands/{brand_id}", dependencies=[READ])
 def brand_page(brand_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     now = current_time(request)
     brand = service.get_brand(db, principal, brand_id)
@@ -239,7 +239,7 @@ def brand_page(brand_id: int, request: Request, db: DB, principal: CurrentPrinci
     return render(request, "rightsholders/brand.html", ctx, json=out, principal=principal)
 
 
-@router.post("/rights/brands/{brand_id}/decision")
+@router.post("/rights/brands/{brand_id}/decision", dependencies=[SESSION_ONLY])
 async def decide_brand_form(brand_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)
@@ -256,7 +256,7 @@ def _contact_payload(form: dict[str, str]) -> dict[str, Any]:
     return {k: form.get(k, "") for k in ContactIn.model_fields}
 
 
-@router.post("/rights/brands/{brand_id}/contacts")
+@router.post("/rights/brands/{brand_id}/contacts", dependencies=[SESSION_ONLY])
 async def add_contact_form(brand_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)
@@ -282,7 +282,7 @@ async def add_contact_form(brand_id: int, request: Request, principal: CurrentPr
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.post("/rights/contacts/{contact_id}/confirm")
+@router.post("/rights/contacts/{contact_id}/confirm", dependencies=[SESSION_ONLY])
 async def confirm_contact_form(contact_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     await _read_form(request, 0)
     now = current_time(request)
@@ -309,7 +309,7 @@ def _search_from(request: Request) -> tuple[GuideSearch, dict[str, str], list[Fi
         return GuideSearch(), values, _errors(e)
 
 
-@router.get("/rights/guides")
+@router.get("/rights/guides", dependencies=[READ])
 def guides_page(request: Request, db: DB, principal: CurrentPrincipal, page: int = 1) -> Response:
     """Search guides by words, brand, product or HS code; a holder or platform lists its own."""
     now = current_time(request)
@@ -380,7 +380,7 @@ GUIDE_FIELDS = (
 )
 
 
-@router.get("/rights/guides/new")
+@router.get("/rights/guides/new", dependencies=[SESSION_ONLY])
 def new_guide_page(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     if principal.org_kind not in service.PRIVATE_KINDS:
         raise Forbidden("guides are written by rights holders and platforms")
@@ -389,7 +389,7 @@ def new_guide_page(request: Request, db: DB, principal: CurrentPrincipal) -> Res
     return _guide_form_page(request, db, principal, form, [])
 
 
-@router.post("/rights/guides/new")
+@router.post("/rights/guides/new", dependencies=[SESSION_ONLY])
 async def create_guide_form(request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)
@@ -406,7 +406,7 @@ async def create_guide_form(request: Request, principal: CurrentPrincipal) -> Re
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.get("/rights/guides/{guide_id}")
+@router.get("/rights/guides/{guide_id}", dependencies=[READ])
 def guide_page(
     guide_id: int,
     request: Request,
@@ -432,7 +432,7 @@ def guide_page(
     return render(request, "rightsholders/guide.html", ctx, json=out, principal=principal)
 
 
-@router.get("/rights/guides/{guide_id}/edit")
+@router.get("/rights/guides/{guide_id}/edit", dependencies=[SESSION_ONLY])
 def edit_guide_page(guide_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     g, v = service.get_guide(db, principal, guide_id)
     if g.org_id != principal.org_id:
@@ -451,7 +451,7 @@ def edit_guide_page(guide_id: int, request: Request, db: DB, principal: CurrentP
     return _guide_form_page(request, db, principal, form, [], guide_id=guide_id)
 
 
-@router.post("/rights/guides/{guide_id}/edit")
+@router.post("/rights/guides/{guide_id}/edit", dependencies=[SESSION_ONLY])
 async def edit_guide_form(guide_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)
@@ -468,7 +468,7 @@ async def edit_guide_form(guide_id: int, request: Request, principal: CurrentPri
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.post("/rights/guides/{guide_id}/{action}")
+@router.post("/rights/guides/{guide_id}/{action}", dependencies=[SESSION_ONLY])
 async def guide_action(guide_id: int, action: str, request: Request, principal: CurrentPrincipal) -> Response:
     """``publish`` (the latest version), ``withdraw``, or ``attachments`` (upload files)."""
     limit = upload_limit(request.app.state.settings.max_upload_bytes)
@@ -498,7 +498,7 @@ async def guide_action(guide_id: int, action: str, request: Request, principal: 
 # ---------------------------------------------------------------------------------------------- requests
 
 
-@router.get("/rights/requests")
+@router.get("/rights/requests", dependencies=[READ])
 def requests_page(request: Request, db: DB, principal: CurrentPrincipal, page: int = 1) -> Response:
     now = current_time(request)
     status_raw = request.query_params.get("status") or ""
@@ -597,7 +597,7 @@ def _request_form_page(
     )
 
 
-@router.get("/rights/requests/new")
+@router.get("/rights/requests/new", dependencies=[SESSION_ONLY])
 def new_request_page(
     request: Request,
     db: DB,
@@ -623,7 +623,7 @@ def new_request_page(
 REQUEST_FIELDS = tuple(VerificationCreate.model_fields)
 
 
-@router.post("/rights/requests/new")
+@router.post("/rights/requests/new", dependencies=[SESSION_ONLY])
 async def create_request_form(request: Request, principal: CurrentPrincipal) -> Response:
     settings = request.app.state.settings
     form, files = await _read_form(request, upload_limit(settings.max_upload_bytes))
@@ -647,7 +647,7 @@ async def create_request_form(request: Request, principal: CurrentPrincipal) -> 
     return await run_in_threadpool(_in_session, request, work)
 
 
-@router.get("/rights/requests/{request_id}")
+@router.get("/rights/requests/{request_id}", dependencies=[READ])
 def request_page(request_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     now = current_time(request)
     req = service.get_request(db, principal, request_id)
@@ -678,7 +678,7 @@ def request_page(request_id: int, request: Request, db: DB, principal: CurrentPr
     return render(request, "rightsholders/request.html", ctx, json=out, principal=principal)
 
 
-@router.post("/rights/requests/{request_id}/{action}")
+@router.post("/rights/requests/{request_id}/{action}", dependencies=[SESSION_ONLY])
 async def request_action(
     request_id: int, action: str, request: Request, principal: CurrentPrincipal
 ) -> Response:
@@ -719,7 +719,7 @@ async def request_action(
 # ---------------------------------------------------------------------------------------------- case bridge
 
 
-@router.get("/rights/cases/{case_id}")
+@router.get("/rights/cases/{case_id}", dependencies=[READ])
 def case_rights_page(case_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     """From a case to its brands: for each seizure the approved brands it names, their guides, their
     contact points, the requests already sent and (for the reporting administration) a button to ask."""
@@ -745,7 +745,7 @@ def case_rights_page(case_id: int, request: Request, db: DB, principal: CurrentP
 # ---------------------------------------------------------------------------------------------- seizures, figures
 
 
-@router.get("/rights/seizures")
+@router.get("/rights/seizures", dependencies=[READ])
 def seizures_page(
     request: Request,
     db: DB,
@@ -769,7 +769,7 @@ def seizures_page(
     return render(request, "rightsholders/seizures.html", ctx, json=out, principal=principal)
 
 
-@router.get("/rights/outreach")
+@router.get("/rights/outreach", dependencies=[READ])
 def outreach_page(
     request: Request, db: DB, principal: CurrentPrincipal, operation: str | None = None
 ) -> Response:
@@ -792,7 +792,7 @@ def outreach_page(
     return render(request, "rightsholders/outreach.html", ctx, json=out, principal=principal)
 
 
-@router.post("/rights/operations/{code}/settings")
+@router.post("/rights/operations/{code}/settings", dependencies=[SESSION_ONLY])
 async def settings_form(code: str, request: Request, principal: CurrentPrincipal) -> Response:
     form, _ = await _read_form(request, 0)
     now = current_time(request)

@@ -17,6 +17,7 @@ from typing import Any
 
 import typer
 
+from stopnet.core.progress import show_progress
 from stopnet.risk.kcs import KcsFormatError, hs_digits, kcs_spec, read_kcs
 from stopnet.risk.metrics import DEFAULT_K_PERCENT, evaluate_scores
 from stopnet.risk.model import ModelFormatError, RiskModel
@@ -66,7 +67,16 @@ def train(
     frame = _read(fmt, train_path)
     digits = hs_digits(frame)
     started = time.perf_counter()
-    model = RiskModel.fit(frame, kcs_spec(digits), "fraud", "date", seed, name=name or f"kcs-hs{digits}-lgbm")
+    with show_progress("train", "trees") as progress:
+        model = RiskModel.fit(
+            frame,
+            kcs_spec(digits),
+            "fraud",
+            "date",
+            seed,
+            name=name or f"kcs-hs{digits}-lgbm",
+            progress=progress,
+        )
     seconds = time.perf_counter() - started
     version = model.save(out)
     report: dict[str, Any] = {

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import polars as pl
 import typer
 
+from stopnet.core.progress import show_progress
+
 if TYPE_CHECKING:
     from stopnet.risk.rules import Rule
 
@@ -60,18 +62,20 @@ def score(
     try:
         if rules is not None:
             rule_list, lists = load_rules(rules)
-        report = score_file(
-            model,
-            input,
-            out,
-            capacity,
-            rules=rule_list,
-            lists=lists,
-            dask_scheduler=dask_scheduler,
-            chunk_rows=chunk_rows,
-            exploration_share=exploration_share,
-            seed=seed,
-        )
+        with show_progress("score", "consignments") as progress:
+            report = score_file(
+                model,
+                input,
+                out,
+                capacity,
+                rules=rule_list,
+                lists=lists,
+                dask_scheduler=dask_scheduler,
+                chunk_rows=chunk_rows,
+                exploration_share=exploration_share,
+                seed=seed,
+                progress=progress,
+            )
     except (ConsignmentSchemaError, RuleError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
         return
@@ -128,7 +132,8 @@ def train_consignments(
 
     try:
         frame = read_consignments(input, require_labels=True)
-        model = train_consignment_model(frame, seed=seed)
+        with show_progress("train", "trees") as progress:
+            model = train_consignment_model(frame, seed=seed, progress=progress)
     except (ConsignmentSchemaError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
         return

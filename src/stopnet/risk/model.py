@@ -42,7 +42,7 @@ import json
 import math
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from stopnet.core.progress import ProgressCallback
 from stopnet.risk.features import FeatureEncoder, FeatureSpec, to_numpy
 from stopnet.risk.metrics import auc, precision_at_k
 
@@ -91,6 +92,17 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "force_row_wise": True,
     "verbose": -1,
 }
+
+
+def _tree_progress(progress: ProgressCallback | None) -> list[Callable[[Any], None]]:
+    """LightGBM callbacks reporting ``(trees built, trees planned)`` of the current phase."""
+    if progress is None:
+        return []
+
+    def after_round(env: Any) -> None:
+        progress(env.iteration - env.begin_iteration + 1, env.end_iteration - env.begin_iteration)
+
+    return [after_round]
 
 
 class ModelFormatError(ValueError):
@@ -250,13 +262,17 @@ class RiskModel:
         calibration: str = "platt",
         refit: bool = False,
         name: str = "risk-lgbm",
+        progress: ProgressCallback | None = None,
     ) -> RiskModel:
         """Train on ``frame`` (rows with a null label are used for non-label statistics only).
 
         ``params`` override :data:`DEFAULT_PARAMS`. ``holdout_fraction`` is the share of the latest rows used
         for early stopping (first half) and calibration (second half); with too few dates the model is
         trained for ``default_rounds`` trees and left uncalibrated (``sigmoid`` of the raw score).
+        ``progress(trees built, trees planned)`` follows each boosting round (early stopping ends a phase
+        before its planned count; a refit on all rows is a second phase).
         """
+        trees = _tree_progress(progress)
         for col in (label_col, date_col):
             if col not in frame.columns:
                 raise ValueError(f"missing column {col!r}")
@@ -312,12 +328,13 @@ class RiskModel:
                     valid_sets=[dval],
                     valid_names=["early_stopping"],
                     callbacks=[
-                        lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False)
+                        lgb.early_stopping(early_stopping_rounds, first_metric_only=True, verbose=False),
+                        *trees,
                     ],
                 )
                 n_rounds = max(1, int(booster.best_iteration or booster.current_iteration()))
             else:
-                booster = lgb.train(p, dtrain, num_boost_round=default_rounds)
+                booster = lgb.train(p, dtrain, num_boost_round=default_rounds, callbacks=trees)
                 n_rounds = default_rounds
             raw_cal = _predict_raw(booster, x_cal, n_rounds)
             calib = Calibration.fit(raw_cal, y_cal, calibration)
@@ -357,11 +374,13 @@ class RiskModel:
                 categorical_feature=encoder.categorical_feature_names(),
                 free_raw_data=True,
             )
-            booster = lgb.train(p, dall, num_boost_round=rounds)
+            booster = lgb.train(p, dall, num_boost_round=rounds, callbacks=trees)
             info["final_rounds"] = rounds
             model_text = booster.model_to_string()
         created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         final = lgb.Booster(model_str=model_text)
+        if progress is not None:
+            progress(final.num_trees(), final.num_trees())
         return cls(final, encoder, calib, name=name, created_at=created, label_col=label_col, training=info)
 
     @staticmethod

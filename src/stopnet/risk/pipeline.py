@@ -41,6 +41,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from stopnet.core.progress import ProgressCallback
 from stopnet.risk.consignments import (
     CONSIGNMENT_LABEL_SCHEMA,
     CONSIGNMENT_SCHEMA,
@@ -1022,6 +1023,7 @@ def score_file(
     model: Any = None,
     num_threads: int | None = None,
     compression: str = "lz4",
+    progress: ProgressCallback | None = None,
 ) -> ScoreReport:
     """Score a consignment file and write one Parquet row per consignment (see the module docstring).
 
@@ -1029,6 +1031,7 @@ def score_file(
     ``"2%/day/office"``. ``dask_scheduler``: ``None`` (local), a scheduler address or a
     ``distributed.Client``; the output is identical either way. ``model`` may be given instead of
     loading ``model_path``; ``num_threads`` sets LightGBM threads (default: the model's training setting).
+    ``progress(rows scored, rows in the file)`` is called as each chunk is scored.
     """
     t_start = time.perf_counter()
     seconds: dict[str, float] = {}
@@ -1089,8 +1092,12 @@ def score_file(
     floors = (
         CandidateFloors.of(bound) if dask_scheduler is None and not cap.per and explain_top_k > 0 else None
     )
+    total_rows, scored_rows = sum(length for _, length in chunks), 0
     for res in _run_chunks(tasks, worker_model, dask_scheduler, workers, floors):
         results[res.index] = res
+        scored_rows += len(res.scores)
+        if progress is not None:
+            progress(scored_rows, total_rows)
     done = [r for r in results if r is not None]
     if len(done) != len(tasks):
         raise RuntimeError("some chunks were not scored")

@@ -16,7 +16,7 @@ from stopnet.core.errors import TooLarge
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal
 
 from . import broker, feed, service
 from .schemas import (
@@ -60,6 +60,7 @@ def _viewer(request: Request, principal: Principal, op: Operation) -> feed.Viewe
     "/operations/{code}/feed",
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "Server-Sent Events"}},
+    dependencies=[READ],
 )
 async def live_feed(
     code: str,
@@ -125,7 +126,9 @@ def check_length(request: Request, limit: int, files: int = 1) -> None:
         raise TooLarge(f"attachment larger than the limit of {limit} bytes")
 
 
-@router.post("/operations/{code}/attachments", response_model=AttachmentOut, status_code=201)
+@router.post(
+    "/operations/{code}/attachments", response_model=AttachmentOut, status_code=201, dependencies=[WRITE]
+)
 async def upload_attachment(
     code: str, file: UploadFile, request: Request, settings: AppSettings
 ) -> JSONResponse:
@@ -175,7 +178,7 @@ def attachment_response(att: Any, data: bytes) -> Response:
     )
 
 
-@router.get("/attachments/{attachment_id}", response_class=Response)
+@router.get("/attachments/{attachment_id}", response_class=Response, dependencies=[READ])
 def download_attachment(
     attachment_id: int, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> Response:
@@ -187,7 +190,7 @@ def download_attachment(
 # ------------------------------------------------------------------------------------------ alerts
 
 
-@router.get("/operations/{code}/alerts", response_model=AlertPage)
+@router.get("/operations/{code}/alerts", response_model=AlertPage, dependencies=[READ])
 def list_alerts(
     code: str,
     paging: PagingDep,
@@ -210,7 +213,7 @@ def list_alerts(
     return AlertPage(items=items, total=total, page=paging.page, page_size=paging.page_size)
 
 
-@router.post("/operations/{code}/alerts", response_model=AlertOut, status_code=201)
+@router.post("/operations/{code}/alerts", response_model=AlertOut, status_code=201, dependencies=[WRITE])
 def publish_alert(
     code: str, body: AlertCreate, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> JSONResponse:
@@ -224,12 +227,12 @@ def publish_alert(
     )
 
 
-@router.get("/alerts/{alert_id}", response_model=AlertOut)
+@router.get("/alerts/{alert_id}", response_model=AlertOut, dependencies=[READ])
 def get_alert(alert_id: int, db: DB, principal: CurrentPrincipal) -> AlertOut:
     return service.get_alert(db, principal, alert_id)
 
 
-@router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
+@router.post("/alerts/{alert_id}/ack", response_model=AlertOut, dependencies=[WRITE])
 def acknowledge_alert(alert_id: int, db: DB, principal: CurrentPrincipal) -> AlertOut:
     """Acknowledge receipt for the caller's organisation (idempotent)."""
     out = service.acknowledge_alert(db, principal, alert_id)
@@ -240,14 +243,14 @@ def acknowledge_alert(alert_id: int, db: DB, principal: CurrentPrincipal) -> Ale
 # ------------------------------------------------------------------------------------------ threads
 
 
-@router.get("/operations/{code}/threads", response_model=list[ThreadOut])
+@router.get("/operations/{code}/threads", response_model=list[ThreadOut], dependencies=[READ])
 def list_threads(code: str, db: DB, principal: CurrentPrincipal) -> list[ThreadOut]:
     """Operation and case conversations the caller may read, with unread counts."""
     op = get_operation(db, principal, code)
     return service.list_threads(db, principal, op)
 
 
-@router.post("/operations/{code}/threads", response_model=ThreadDetail, status_code=201)
+@router.post("/operations/{code}/threads", response_model=ThreadDetail, status_code=201, dependencies=[WRITE])
 def create_thread(
     code: str, body: ThreadCreate, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> JSONResponse:
@@ -260,14 +263,16 @@ def create_thread(
     )
 
 
-@router.get("/threads/{thread_id}", response_model=ThreadDetail)
+@router.get("/threads/{thread_id}", response_model=ThreadDetail, dependencies=[READ])
 def get_thread(
     thread_id: int, db: DB, principal: CurrentPrincipal, limit: Annotated[int, Query(ge=1, le=1000)] = 200
 ) -> ThreadDetail:
     return service.thread_detail(db, principal, thread_id, limit=limit)
 
 
-@router.post("/threads/{thread_id}/messages", response_model=MessageOut, status_code=201)
+@router.post(
+    "/threads/{thread_id}/messages", response_model=MessageOut, status_code=201, dependencies=[WRITE]
+)
 def post_message(
     thread_id: int, body: MessageCreate, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> JSONResponse:
@@ -278,14 +283,14 @@ def post_message(
     return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
 
-@router.post("/threads/{thread_id}/read", response_model=ReadStateOut)
+@router.post("/threads/{thread_id}/read", response_model=ReadStateOut, dependencies=[READ])
 def mark_read(thread_id: int, body: ReadMark, db: DB, principal: CurrentPrincipal) -> ReadStateOut:
     out = service.mark_read(db, principal, thread_id, body.last_read_message_id)
     db.commit()
     return out
 
 
-@router.get("/cases/{case_id}/thread", response_model=ThreadDetail)
+@router.get("/cases/{case_id}/thread", response_model=ThreadDetail, dependencies=[READ])
 def get_case_thread(case_id: int, db: DB, principal: CurrentPrincipal) -> ThreadDetail:
     """The conversation of a case (404 until its first message, or if the case is not visible)."""
     thread = service.case_thread(db, principal, case_id)
@@ -296,7 +301,9 @@ def get_case_thread(case_id: int, db: DB, principal: CurrentPrincipal) -> Thread
     return service.thread_detail(db, principal, thread.id)
 
 
-@router.post("/cases/{case_id}/thread/messages", response_model=MessageOut, status_code=201)
+@router.post(
+    "/cases/{case_id}/thread/messages", response_model=MessageOut, status_code=201, dependencies=[WRITE]
+)
 def post_case_message(
     case_id: int, body: MessageCreate, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> JSONResponse:

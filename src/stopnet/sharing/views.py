@@ -19,7 +19,7 @@ from stopnet.db.models import Operation
 from stopnet.db.models.sharing import AlertKind, AlertScope
 from stopnet.operations import service as operations
 from stopnet.reference import get_reference
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf
 
 from . import feed, service
@@ -56,7 +56,7 @@ def _errors(exc: ServiceError | ValidationError) -> list[FieldError]:
 # ------------------------------------------------------------------------------------------ live
 
 
-@router.get("/operations/{code}/live")
+@router.get("/operations/{code}/live", dependencies=[READ])
 def live_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     """The operation's activity as it happens: cases, seizures, alerts and messages (live.js)."""
     op = operations.get_operation(db, principal, code)
@@ -113,7 +113,7 @@ def _alerts_context(db: Session, principal: Principal, op: Operation, request: R
     }
 
 
-@router.get("/operations/{code}/alerts")
+@router.get("/operations/{code}/alerts", dependencies=[READ])
 def alerts_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = operations.get_operation(db, principal, code)
     ctx = _alerts_context(db, principal, op, request)
@@ -147,7 +147,7 @@ def _store_files(
     return [service.store_attachment(session, principal, op, n, t, d, settings).id for n, t, d in files]
 
 
-@router.post("/operations/{code}/alerts")
+@router.post("/operations/{code}/alerts", dependencies=[SESSION_ONLY])
 async def publish_alert_form(code: str, request: Request, principal: CurrentPrincipal) -> Response:
     settings = request.app.state.settings
     check_length(request, settings.attachment_max_bytes, MAX_ATTACHMENTS)
@@ -188,14 +188,14 @@ async def publish_alert_form(code: str, request: Request, principal: CurrentPrin
     return RedirectResponse(f"/alerts/{result}", status_code=303)
 
 
-@router.get("/alerts/{alert_id}")
+@router.get("/alerts/{alert_id}", dependencies=[READ])
 def alert_page(alert_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     alert = service.get_alert(db, principal, alert_id)
     ctx = {"alert": alert, "kinds": KIND_LABELS}
     return render(request, "sharing/alert.html", ctx, json=alert, principal=principal)
 
 
-@router.post("/alerts/{alert_id}/ack")
+@router.post("/alerts/{alert_id}/ack", dependencies=[SESSION_ONLY])
 async def acknowledge_form(alert_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     require_csrf(request, str(form.get("csrf_token") or ""))
@@ -206,7 +206,7 @@ async def acknowledge_form(alert_id: int, request: Request, principal: CurrentPr
 # ------------------------------------------------------------------------------------------ threads
 
 
-@router.get("/operations/{code}/threads")
+@router.get("/operations/{code}/threads", dependencies=[READ])
 def threads_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = operations.get_operation(db, principal, code)
     threads = service.list_threads(db, principal, op)
@@ -220,7 +220,7 @@ def threads_page(code: str, request: Request, db: DB, principal: CurrentPrincipa
     return render(request, "sharing/threads.html", ctx, json=threads, principal=principal)
 
 
-@router.post("/operations/{code}/threads")
+@router.post("/operations/{code}/threads", dependencies=[SESSION_ONLY])
 async def create_thread_form(code: str, request: Request, principal: CurrentPrincipal) -> Response:
     settings = request.app.state.settings
     check_length(request, settings.attachment_max_bytes, MAX_ATTACHMENTS)
@@ -268,14 +268,14 @@ def _thread_context(db: Session, principal: Principal, thread_id: int) -> dict[s
     }
 
 
-@router.get("/threads/{thread_id}")
+@router.get("/threads/{thread_id}", dependencies=[READ])
 def thread_page(thread_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     """The conversation; a GET changes nothing, the page then posts its read mark (below)."""
     ctx = _thread_context(db, principal, thread_id)
     return render(request, "sharing/thread.html", ctx, json=ctx["thread"], principal=principal)
 
 
-@router.post("/threads/{thread_id}/read")
+@router.post("/threads/{thread_id}/read", dependencies=[SESSION_ONLY])
 def mark_thread_read(
     thread_id: int,
     request: Request,
@@ -329,7 +329,7 @@ async def _post_form(
     return RedirectResponse(result, status_code=303)
 
 
-@router.post("/threads/{thread_id}/messages")
+@router.post("/threads/{thread_id}/messages", dependencies=[SESSION_ONLY])
 async def post_message_form(thread_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     settings = request.app.state.settings
     request.state.principal = principal
@@ -343,7 +343,7 @@ async def post_message_form(thread_id: int, request: Request, principal: Current
     return await _post_form(request, post, lambda s: _thread_context(s, principal, thread_id))
 
 
-@router.get("/cases/{case_id}/thread")
+@router.get("/cases/{case_id}/thread", dependencies=[READ])
 def case_thread_page(case_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     """The case's conversation (an empty one with its form before the first message)."""
     thread = service.case_thread(db, principal, case_id)
@@ -366,7 +366,7 @@ def _empty_case_thread(db: Session, principal: Principal, case_id: int) -> dict[
     }
 
 
-@router.post("/cases/{case_id}/thread/messages")
+@router.post("/cases/{case_id}/thread/messages", dependencies=[SESSION_ONLY])
 async def post_case_message_form(case_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     settings = request.app.state.settings
 

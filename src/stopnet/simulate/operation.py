@@ -22,8 +22,11 @@ WCO region. Everything else is drawn (see ``docs/simulation.md``):
   each group's total with heavy-tailed (lognormal σ≈1.9) weights: a few huge medicine seizures, many
   small parcels;
 * **dates**: cases arrive day by day with a ramp-up over the first days and fewer on weekends;
-  ``plant_trends`` moves the cases of ``spec.trend_commodities`` (weight-loss and beauty products)
-  towards the last days, without changing any total;
+  ``plant_trends`` moves the cases of each of ``spec.trend_commodities`` (weight-loss and beauty
+  products) towards the last days by stratified quantiles, so that each one's rise is the planted one
+  for any seed, without changing any total;
+* **visibility**: every case is reported to the operation (none is ``own``), so the coordinator reads
+  them all and its figures are the published ones;
 * **routes**: origins mostly CN, HK, IN, TR, AE, SG, ...; destination = reporting country; the departure
   is the origin or a hub, sometimes with transit hubs.
 
@@ -216,7 +219,7 @@ GOODS: Mapping[str, _Goods] = {
     "IPR-TRANSP": _Goods(4, 1.0, 120, 6, ("Brake pads", "Spark plugs", "Oil filters", "Airbag covers"), (_DRIVANTA,)),
     "IPR-SPORT": _Goods(2, 0.8, 300, 10, ("Football shirts", "Balls", "Golf clubs"), (_NOVAFIT,)),
     "IPR-EYEW": _Goods(3, 1.0, 60, 10, ("Sunglasses", "Spectacle frames"), (_VIRELLE, _TESSARO)),
-    "IPR-MEDIA": _Goods(3, 1.0, 100, 3, ("DVDs", "Books", "Game cartridges"), (("Brand M", "Brand M Media Ltd"),)),
+    "IPR-MEDIA": _Goods(3, 1.0, 100, 3, ("DVDs", "Books", "Game cartridges"), (("Corvane Press", "Corvane Media Ltd"),)),
     "IPR-PERF": _Goods(3, 0.9, 250, 12, ("Perfume bottles", "Eau de toilette"), (_VIRELLE, _VALE)),
     "IPR-OTHER": _Goods(20, 1.2, 5, 0.2, ("Labels and tags", "Packaging", "Stickers"), (_NOVAFIT, _VIRELLE)),
     "MED-NERV": _Goods(60, 1.1, 0.6, 0.8, ("Tramadol tablets", "Pregabalin capsules", "Benzodiazepine tablets")),
@@ -238,9 +241,9 @@ GOODS: Mapping[str, _Goods] = {
     "MED-DEVICE": _Goods(10, 1.1, 30, 3, ("Test kits", "Syringes", "Face masks", "Contact lenses")),
     "MED-OTHER": _Goods(30, 1.0, 1, 0.5, ("Unidentified tablets", "Herbal medicine capsules")),
     "OTH-COSM": _Goods(6, 1.0, 80, 6, ("Face creams", "Lipsticks", "Serums", "Hair products"), (_VALE,)),
-    "OTH-FOOD": _Goods(8, 1.0, 300, 3, ("Confectionery", "Coffee", "Olive oil"), (("Brand F", "Brand F Foods"),)),
+    "OTH-FOOD": _Goods(8, 1.0, 300, 3, ("Confectionery", "Coffee", "Olive oil"), (("Dolcara", "Dolcara Alimentari SpA"),)),
     "OTH-ALCO": _Goods(4, 0.8, 1300, 15, ("Spirits", "Wine bottles"), (("Château Brevant", "Brevant Vignobles"),)),
-    "OTH-TOBAC": _Goods(200, 1.0, 1.2, 0.1, ("Cigarettes", "E-cigarette cartridges", "Hookah tobacco"), (("Brand T", "Brand T Tobacco"),)),
+    "OTH-TOBAC": _Goods(200, 1.0, 1.2, 0.1, ("Cigarettes", "E-cigarette cartridges", "Hookah tobacco"), (("Brennick", "Brennick Tobacco Company"),)),
     "OTH-SUPPL": _Goods(4, 0.9, 200, 8, ("Food supplements", "Protein powder", "Vitamin capsules")),
     "OTH-HOUSE": _Goods(5, 1.0, 150, 3, ("Batteries", "Detergents", "Razor blades", "Toothpaste")),
     "OTH-CHEM": _Goods(5, 1.0, 1000, 10, ("Pesticides", "Industrial chemicals")),
@@ -289,16 +292,18 @@ OFFICES: Mapping[str, str] = {
     "POSTAL/ROAD": "Mail exchange office",
     "OTHER": "Inland clearance office",
 }
+#: Who may read a case. Every simulated case is reported to the operation, so none is ``own`` (the
+#: reporter's only): the coordinating unit reads them all and its figures are the published ones.
 VISIBILITY: Mapping[Visibility, float] = {
     Visibility.PARTICIPANTS: 72,
     Visibility.PARTNERS: 20,
-    Visibility.OWN: 4,
-    Visibility.COORDINATOR: 4,
+    Visibility.COORDINATOR: 8,
 }
 #: Weekday factors of daily arrivals (Monday first): fewer inspections and postal sorting at weekends.
 WEEKDAY: tuple[float, ...] = (1.15, 1.10, 1.05, 1.0, 0.9, 0.45, 0.3)
-#: Exponent applied to the arrival rank of cases of trend commodities (< 1: later; 1: no trend).
-TREND_SKEW = 0.5
+#: Exponent applied to the arrival quantile of cases of trend commodities (< 1: later; 1: no trend).
+#: 0.4: their share of seizures in the last five days is about 2.4 times the earlier days' (STOP IV).
+TREND_SKEW = 0.4
 #: Cargo seizures' share of their commodity's quantity, before rescaling: lognormal sigma (heavy tail).
 CARGO_SIGMA = 1.9
 CARGO_MIN_PIECES = 20
@@ -727,15 +732,34 @@ class _Simulation:
             wind_down = 0.9 if d == days - 1 and days > 3 else 1.0
             weights.append(ramp * WEEKDAY[day.weekday()] * wind_down)
         drawn = sorted(rng.choices(range(days), weights=weights, k=len(frames)))
-        trend = set(spec.trend_commodities) if self.plant_trends else set()
-        keys = []
-        for i, f in enumerate(frames):
-            u = rng.random()
-            if trend and trend.intersection(f["codes"]):
-                u = u**TREND_SKEW  # skewed late: their density rises over the operation
-            keys.append((u, i))
+        keys = [(rng.random(), i) for i in range(len(frames))]
+        placed: set[int] = set()
+        for code in spec.trend_commodities if self.plant_trends else ():
+            self._plant_trend(frames, keys, code, placed)
         for (_, i), d in zip(sorted(keys), drawn, strict=True):
             frames[i]["detected_on"] = spec.starts_on + dt.timedelta(days=d)
+
+    def _plant_trend(
+        self, frames: list[dict[str, Any]], keys: list[tuple[float, int]], code: str, placed: set[int]
+    ) -> None:
+        """Move the cases holding ``code`` later in the arrival order: their density rises over it.
+
+        The cases are placed by stratified quantiles of their seizures of ``code`` (a case with three
+        such seizures takes three strata), each quantile raised to :data:`TREND_SKEW`: the share of
+        ``code`` among the seizures of the last days is the planted one for any seed, not a lucky draw.
+        A case already placed for another trend commodity (in ``placed``) stays where it is.
+        """
+        rng = self.rng
+        holders = [i for i, f in enumerate(frames) if code in f["codes"] and i not in placed]
+        rng.shuffle(holders)
+        total = sum(frames[i]["codes"].count(code) for i in holders)
+        done = 0
+        for i in holders:
+            n = frames[i]["codes"].count(code)
+            u = (done + rng.random() * n) / total
+            keys[i] = (u**TREND_SKEW, i)
+            placed.add(i)
+            done += n
 
     # ---------------------------------------------------------------- routes and the rest
 

@@ -1,8 +1,8 @@
 """Load simulated operations into a database: organisations, operations, users and cases.
 
 :func:`seed_operation` loads one :class:`~stopnet.simulate.specs.OperationSpec` (STOP III or IV);
-:func:`seed_demo` loads the demo: the operations asked for (STOP IV by default), one user per role and
-an API token. Cases go through :func:`stopnet.reporting.service.create_case` with an officer of the
+:func:`seed_demo` loads the demo: the operations asked for (STOP IV, the current one, and STOP III, the
+earlier one its final report compares with, by default), one user per role and an API token. Cases go through :func:`stopnet.reporting.service.create_case` with an officer of the
 reporting administration, and about 70 % are validated with
 :func:`stopnet.reporting.service.validate_case` by its national contact point, so the schema checks,
 permissions, versions and the audit trail all apply as for real reports.
@@ -33,6 +33,7 @@ from stopnet.access.passwords import hash_password
 from stopnet.access.principal import Principal
 from stopnet.access.service import cli_principal, create_token, create_user
 from stopnet.core.errors import Conflict
+from stopnet.core.progress import ProgressCallback
 from stopnet.db.models import (
     ApiToken,
     Case,
@@ -58,6 +59,7 @@ from .specs import SPECS, OperationSpec
 
 __all__ = [
     "COORDINATOR_CODE",
+    "DEMO_OPERATIONS",
     "DEMO_TOKEN_NAME",
     "DemoInfo",
     "DemoUser",
@@ -74,6 +76,8 @@ DEMO_EMAIL_DOMAIN = "stopnet-demo.example"
 #: Administration that hosts the demo's officer and contact point, if it reports in the operation.
 HOME_PREFERENCE = ("FR", "DE", "IT", "ES", "NL", "BE", "GB")
 VALIDATED_SHARE = 0.7
+#: The demo's operations: the current one first (STOP IV), then the earlier one it is compared with.
+DEMO_OPERATIONS: tuple[str, ...] = ("STOP-IV", "STOP-III")
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,12 @@ def _home_country(sim: SimulatedOperation) -> str:
 
 
 def _load_cases(
-    session: Session, op: Operation, orgs: _Orgs, sim: SimulatedOperation, validated_share: float
+    session: Session,
+    op: Operation,
+    orgs: _Orgs,
+    sim: SimulatedOperation,
+    validated_share: float,
+    progress: ProgressCallback | None = None,
 ) -> tuple[int, int]:
     existing = {
         (org_id, ref): (case_id, version, status)
@@ -302,7 +311,9 @@ def _load_cases(
     }
     officers: dict[str, Principal] = {}
     created = 0
-    for c in sim.cases:
+    for n, c in enumerate(sim.cases, 1):
+        if progress is not None and (n % 50 == 0 or n == len(sim.cases)):
+            progress(n, len(sim.cases))
         code = c.org_code
         org = orgs.by_code[code]
         key = (org.id, c.data.reference)
@@ -363,12 +374,14 @@ def seed_operation(
     status: OperationStatus | None = None,
     validated_share: float = VALIDATED_SHARE,
     simulation: SimulatedOperation | None = None,
+    progress: ProgressCallback | None = None,
 ) -> OperationInfo:
     """Load one simulated operation (organisations, operation, participants, contact points, cases).
 
     ``spec`` is an :class:`OperationSpec` or its code (``"STOP-III"``). ``status`` defaults to
     ``closed`` for an operation whose dates are past, else ``active``; it is only set when the operation
-    is created. Idempotent; flushes, never commits.
+    is created. ``progress(cases loaded, cases simulated)`` follows the cases. Idempotent; flushes, never
+    commits.
     """
     t0 = time.perf_counter()
     if isinstance(spec, str):
@@ -383,7 +396,7 @@ def seed_operation(
     op, created = _ensure_operation(session, coordinator, spec, status)
     added = _ensure_participants(session, coordinator, op, orgs, spec, sim)
     _ensure_contact_points(session, op, orgs, sim, _home_country(sim))
-    cases_created, validated = _load_cases(session, op, orgs, sim, validated_share)
+    cases_created, validated = _load_cases(session, op, orgs, sim, validated_share, progress)
     session.flush()
     return OperationInfo(
         code=spec.code,
@@ -422,7 +435,7 @@ def seed_demo(
     session: Session,
     *,
     seed: int = 42,
-    operations: Sequence[str] = ("STOP-IV",),
+    operations: Sequence[str] = DEMO_OPERATIONS,
     plant_trends: bool = True,
     reset_passwords: bool = False,
     validated_share: float = VALIDATED_SHARE,

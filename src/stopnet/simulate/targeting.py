@@ -41,6 +41,7 @@ class TargetingDemoInfo:
     rule: str | None = None
     day: dt.date | None = None
     selected: int = 0
+    proposals: int = 0
 
 
 def demo_consignments(
@@ -83,7 +84,7 @@ def seed_demo_targeting(
 ) -> TargetingDemoInfo:
     """Load the demo's targeting data for ``org_code`` in ``operation`` (see the module docstring)."""
     from stopnet.targeting import service
-    from stopnet.targeting.schemas import RuleCreate, SelectionIn
+    from stopnet.targeting.schemas import ProposeIn, RuleCreate, SelectionIn
 
     info = TargetingDemoInfo()
     op = session.scalar(select(Operation).where(Operation.code == operation.upper()))
@@ -116,4 +117,6 @@ def seed_demo_targeting(
     selection = service.run_selection(session, officer, op, SelectionIn(day=today, capacity=capacity))
     info.day = selection.day
     info.selected = selection.n_selected
+    # criteria proposed from the operation's own seizures: its last week against the days before it
+    info.proposals = len(service.propose(session, officer, op, ProposeIn(recent_days=7), today))
     return info

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from stopnet.db.models import utcnow
 from stopnet.db.models.targeting import ProposalStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal
 
 from . import service
 from .schemas import (
@@ -59,7 +59,7 @@ def pseudonym_master(request: Request, settings: AppSettings) -> bytes:
 # ------------------------------------------------------------------------------------------ consignments
 
 
-@router.post("/consignments", response_model=IngestOut, status_code=201)
+@router.post("/consignments", response_model=IngestOut, status_code=201, dependencies=[WRITE])
 def ingest(
     body: ConsignmentBatchIn, request: Request, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> JSONResponse:
@@ -72,7 +72,7 @@ def ingest(
     return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
 
-@router.get(OP + "/consignments", response_model=list[ConsignmentOut])
+@router.get(OP + "/consignments", response_model=list[ConsignmentOut], dependencies=[READ])
 def list_consignments(
     code: str,
     db: DB,
@@ -86,7 +86,9 @@ def list_consignments(
     return JSONResponse([i.model_dump(mode="json") for i in items], headers={"X-Total-Count": str(total)})
 
 
-@router.get(OP + "/consignments/{consignment_id}/score", response_model=StoredScoreOut | None)
+@router.get(
+    OP + "/consignments/{consignment_id}/score", response_model=StoredScoreOut | None, dependencies=[READ]
+)
 def stored_score(
     code: str, consignment_id: str, db: DB, principal: CurrentPrincipal, org_code: str | None = None
 ) -> StoredScoreOut | None:
@@ -105,7 +107,12 @@ def stored_score(
     )
 
 
-@router.post(OP + "/consignments/{consignment_id}/inspection", response_model=InspectionOut, status_code=201)
+@router.post(
+    OP + "/consignments/{consignment_id}/inspection",
+    response_model=InspectionOut,
+    status_code=201,
+    dependencies=[WRITE],
+)
 def record_inspection(
     code: str, consignment_id: str, body: InspectionIn, request: Request, db: DB, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -120,7 +127,7 @@ def record_inspection(
 # ------------------------------------------------------------------------------------------ scoring
 
 
-@router.post("/score", response_model=ScoreOut)
+@router.post("/score", response_model=ScoreOut, dependencies=[READ])
 def score(
     body: ScoreIn, request: Request, db: DB, principal: CurrentPrincipal, settings: AppSettings
 ) -> ScoreOut:
@@ -137,7 +144,7 @@ def score(
     )
 
 
-@router.post(OP + "/scoring", response_model=ScoreRunOut)
+@router.post(OP + "/scoring", response_model=ScoreRunOut, dependencies=[WRITE])
 def score_stored(code: str, body: ScoreRunIn, db: DB, principal: CurrentPrincipal) -> ScoreRunOut:
     """Score stored consignments (one arrival day, or all) with the active model and rules."""
     op = get_operation(db, principal, code)
@@ -146,13 +153,13 @@ def score_stored(code: str, body: ScoreRunIn, db: DB, principal: CurrentPrincipa
     return out
 
 
-@router.get(OP + "/models", response_model=list[ModelOut])
+@router.get(OP + "/models", response_model=list[ModelOut], dependencies=[READ])
 def models(code: str, db: DB, principal: CurrentPrincipal) -> list[ModelOut]:
     op = get_operation(db, principal, code)
     return service.list_models(db, principal, op)
 
 
-@router.get(OP + "/performance", response_model=PerformanceOut)
+@router.get(OP + "/performance", response_model=PerformanceOut, dependencies=[READ])
 def performance(
     code: str, db: DB, principal: CurrentPrincipal, org_code: str | None = None
 ) -> PerformanceOut:
@@ -164,13 +171,13 @@ def performance(
 # ------------------------------------------------------------------------------------------ rules
 
 
-@router.get(OP + "/rules", response_model=list[RuleOut])
+@router.get(OP + "/rules", response_model=list[RuleOut], dependencies=[READ])
 def list_rules(code: str, db: DB, principal: CurrentPrincipal) -> list[RuleOut]:
     op = get_operation(db, principal, code)
     return service.list_rules(db, principal, op)
 
 
-@router.post(OP + "/rules", response_model=RuleDetail, status_code=201)
+@router.post(OP + "/rules", response_model=RuleDetail, status_code=201, dependencies=[WRITE])
 def create_rule(code: str, body: RuleCreate, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Write a rule (draft, version 1). A rule that does not compile is refused with the position."""
     op = get_operation(db, principal, code)
@@ -184,25 +191,27 @@ def create_rule(code: str, body: RuleCreate, db: DB, principal: CurrentPrincipal
     )
 
 
-@router.get(OP + "/rules/{rule_id}", response_model=RuleDetail)
+@router.get(OP + "/rules/{rule_id}", response_model=RuleDetail, dependencies=[READ])
 def get_rule(code: str, rule_id: int, db: DB, principal: CurrentPrincipal) -> RuleDetail:
     op = get_operation(db, principal, code)
     rule = service.get_rule(db, principal, op, rule_id)
     return RuleDetail(**service.rule_out(db, rule).model_dump(), versions=service.rule_versions(db, rule))
 
 
-@router.post(OP + "/rules/{rule_id}/versions", response_model=RuleDetail, status_code=201)
+@router.post(
+    OP + "/rules/{rule_id}/versions", response_model=RuleDetail, status_code=201, dependencies=[WRITE]
+)
 def edit_rule(code: str, rule_id: int, body: RuleEdit, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Write the next version of a rule (older versions are kept)."""
     op = get_operation(db, principal, code)
     service.edit_rule(db, principal, op, rule_id, body)
-    rule = service.get_rule(db, principal, op, rule_id)
+    rule = service.get_rule(db, principal, op, rule_id, write=True)
     out = RuleDetail(**service.rule_out(db, rule).model_dump(), versions=service.rule_versions(db, rule))
     db.commit()
     return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
 
-@router.post(OP + "/rules/{rule_id}/test", response_model=RuleTestOut)
+@router.post(OP + "/rules/{rule_id}/test", response_model=RuleTestOut, dependencies=[WRITE])
 def test_rule(code: str, rule_id: int, body: RuleTestIn, db: DB, principal: CurrentPrincipal) -> RuleTestOut:
     """Run a version against the stored consignments: hits, a sample, and how inspections of hits went."""
     op = get_operation(db, principal, code)
@@ -211,7 +220,7 @@ def test_rule(code: str, rule_id: int, body: RuleTestIn, db: DB, principal: Curr
     return out
 
 
-@router.post(OP + "/rules/{rule_id}/activate", response_model=RuleOut)
+@router.post(OP + "/rules/{rule_id}/activate", response_model=RuleOut, dependencies=[WRITE])
 def activate_rule(code: str, rule_id: int, body: ActivateIn, db: DB, principal: CurrentPrincipal) -> RuleOut:
     """Activate a tested version (the latest by default)."""
     op = get_operation(db, principal, code)
@@ -221,7 +230,7 @@ def activate_rule(code: str, rule_id: int, body: ActivateIn, db: DB, principal: 
     return out
 
 
-@router.post(OP + "/rules/{rule_id}/deactivate", response_model=RuleOut)
+@router.post(OP + "/rules/{rule_id}/deactivate", response_model=RuleOut, dependencies=[WRITE])
 def deactivate_rule(code: str, rule_id: int, db: DB, principal: CurrentPrincipal) -> RuleOut:
     op = get_operation(db, principal, code)
     rule = service.deactivate_rule(db, principal, op, rule_id)
@@ -230,7 +239,7 @@ def deactivate_rule(code: str, rule_id: int, db: DB, principal: CurrentPrincipal
     return out
 
 
-@router.get(OP + "/rules/{rule_id}/performance", response_model=RulePerformance)
+@router.get(OP + "/rules/{rule_id}/performance", response_model=RulePerformance, dependencies=[READ])
 def rule_performance(code: str, rule_id: int, db: DB, principal: CurrentPrincipal) -> RulePerformance:
     """Hits, inspections and seizure rate per week (from the stored scores, which name the versions)."""
     op = get_operation(db, principal, code)
@@ -240,7 +249,7 @@ def rule_performance(code: str, rule_id: int, db: DB, principal: CurrentPrincipa
 # ------------------------------------------------------------------------------------------ selection
 
 
-@router.post(OP + "/selections", response_model=SelectionOut, status_code=201)
+@router.post(OP + "/selections", response_model=SelectionOut, status_code=201, dependencies=[WRITE])
 def run_selection(code: str, body: SelectionIn, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Score the day's consignments and select within capacity (count or share, per office) with exploration."""
     op = get_operation(db, principal, code)
@@ -250,7 +259,7 @@ def run_selection(code: str, body: SelectionIn, db: DB, principal: CurrentPrinci
     return JSONResponse(out, status_code=201)
 
 
-@router.get(OP + "/selections", response_model=list[SelectionOut])
+@router.get(OP + "/selections", response_model=list[SelectionOut], dependencies=[READ])
 def day_selections(
     code: str, day: dt.date, db: DB, principal: CurrentPrincipal, org_code: str | None = None
 ) -> list[SelectionOut]:
@@ -259,7 +268,7 @@ def day_selections(
     return [service.selection_out(db, s) for s in service.latest_selections(db, principal, op, day, org_code)]
 
 
-@router.get(OP + "/selections/{selection_id}", response_model=SelectionOut)
+@router.get(OP + "/selections/{selection_id}", response_model=SelectionOut, dependencies=[READ])
 def get_selection(code: str, selection_id: int, db: DB, principal: CurrentPrincipal) -> SelectionOut:
     op = get_operation(db, principal, code)
     return service.selection_out(db, service.get_selection(db, principal, op, selection_id))
@@ -268,7 +277,7 @@ def get_selection(code: str, selection_id: int, db: DB, principal: CurrentPrinci
 # ------------------------------------------------------------------------------------------ proposals
 
 
-@router.get(OP + "/proposals", response_model=list[ProposalOut])
+@router.get(OP + "/proposals", response_model=list[ProposalOut], dependencies=[READ])
 def list_proposals(
     code: str, db: DB, principal: CurrentPrincipal, status: ProposalStatus | None = None
 ) -> list[ProposalOut]:
@@ -276,7 +285,7 @@ def list_proposals(
     return service.list_proposals(db, principal, op, status)
 
 
-@router.post(OP + "/proposals", response_model=list[ProposalOut])
+@router.post(OP + "/proposals", response_model=list[ProposalOut], dependencies=[WRITE])
 def propose(
     code: str, body: ProposeIn, request: Request, db: DB, principal: CurrentPrincipal
 ) -> list[ProposalOut]:
@@ -288,7 +297,7 @@ def propose(
     return out
 
 
-@router.post(OP + "/proposals/{proposal_id}/accept", response_model=ProposalDecisionOut)
+@router.post(OP + "/proposals/{proposal_id}/accept", response_model=ProposalDecisionOut, dependencies=[WRITE])
 def accept_proposal(code: str, proposal_id: int, db: DB, principal: CurrentPrincipal) -> ProposalDecisionOut:
     """Accept: creates a draft rule version to test and activate."""
     op = get_operation(db, principal, code)
@@ -298,7 +307,9 @@ def accept_proposal(code: str, proposal_id: int, db: DB, principal: CurrentPrinc
     return out
 
 
-@router.post(OP + "/proposals/{proposal_id}/dismiss", response_model=ProposalDecisionOut)
+@router.post(
+    OP + "/proposals/{proposal_id}/dismiss", response_model=ProposalDecisionOut, dependencies=[WRITE]
+)
 def dismiss_proposal(code: str, proposal_id: int, db: DB, principal: CurrentPrincipal) -> ProposalDecisionOut:
     op = get_operation(db, principal, code)
     p = service.dismiss_proposal(db, principal, op, proposal_id)

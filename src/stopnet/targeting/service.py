@@ -206,9 +206,9 @@ def master_key(settings: Any) -> bytes:
     """``STOPNET_PSEUDONYM_KEY``, or the secret key when it is not set."""
     if settings.pseudonym_key:
         return str(settings.pseudonym_key).encode()
-    from stopnet.web.sessions import secret_key
+    from stopnet.core.keys import installation_secret
 
-    return secret_key(settings)
+    return installation_secret(settings)
 
 
 def _pseudonymise_frame(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
@@ -1575,8 +1575,12 @@ def propose(
     """Propose rules for routes (origin -> destination) x commodity groups whose seizures rose.
 
     Two sources, each tested (see :data:`PROPOSAL_TEST`): the seizures of the reporting module the
-    principal may read (a route x category taking a larger share of recent seizures), and the
+    principal may read (an origin x category taking a larger share of recent seizures, wherever they were
+    bound: proposed as the route from that origin to the administration's country), and the
     administration's own inspection results (a higher seizure rate recently than in the baseline).
+    The windows end on ``data.today``; without it, the inspections' window ends today and the seizure
+    reports' on the operation's last day once it is over (its reports stop there), so an operation that
+    has ended still proposes from its own seizures.
     """
     from stopnet.analytics.trends import benjamini_hochberg, detect_trends
 
@@ -1585,6 +1589,9 @@ def propose(
     day = data.today or today
     recent_from = day - dt.timedelta(days=data.recent_days - 1)
     base_from = recent_from - dt.timedelta(days=data.baseline_days)
+    reports_day = day if data.today else max(min(day, op.ends_on), op.starts_on)
+    reports_recent_from = reports_day - dt.timedelta(days=data.recent_days - 1)
+    reports_base_from = reports_recent_from - dt.timedelta(days=data.baseline_days)
     prefixes, by_group, commodity_group = _hs_category()
 
     # 1. seizure reports (through the case visibility clause)
@@ -1592,14 +1599,23 @@ def propose(
     rows = session.execute(
         select(Case.detected_on, Case.origin_country, Case.destination_country, Seizure.commodity_group)
         .join(Seizure, Seizure.case_id == Case.id)
-        .where(Case.operation_id == op.id, clause, Case.detected_on >= base_from, Case.detected_on <= day)
+        .where(
+            Case.operation_id == op.id,
+            clause,
+            Case.detected_on >= reports_base_from,
+            Case.detected_on <= reports_day,
+        )
     ).all()
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     total = [0, 0]
+    # the administration targets what arrives in its country: a rise from an origin anywhere in the
+    # operation is tested as the route from that origin to it
+    home = org.country_code
     for detected, origin, dest, group in rows:
-        if not origin or not dest:
+        if not origin or not (dest or home):
             continue
-        window = 1 if detected >= recent_from else 0
+        dest = home or dest
+        window = 1 if detected >= reports_recent_from else 0
         counts[("route_category", f"{origin}>{dest}:{group}")][window] += 1
         total[window] += 1
     report_tests = {
@@ -1672,6 +1688,11 @@ def propose(
             "window": {"recent_from": str(recent_from), "baseline_from": str(base_from), "until": str(day)},
         }
         if key in report_tests:
+            evidence["reports_window"] = {
+                "recent_from": str(reports_recent_from),
+                "baseline_from": str(reports_base_from),
+                "until": str(reports_day),
+            }
             r = report_tests[key]
             evidence["seizure_reports"] = {
                 "before": r.before,

@@ -16,7 +16,7 @@ from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.db.models import Operation
 from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
 from stopnet.web.pages import render, require_csrf
 
 from . import service
@@ -56,7 +56,7 @@ def _ctx(db: Session, principal: Principal, op: Operation) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ overview
 
 
-@router.get(BASE)
+@router.get(BASE, dependencies=[READ])
 def index(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = get_operation(db, principal, code)
     ctx = _ctx(db, principal, op)
@@ -103,13 +103,13 @@ def _rules_page(
     )
 
 
-@router.get(BASE + "/rules")
+@router.get(BASE + "/rules", dependencies=[READ])
 def rules_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = get_operation(db, principal, code)
     return _rules_page(request, db, principal, op, {"weight": "1"}, [])
 
 
-@router.post(BASE + "/rules")
+@router.post(BASE + "/rules", dependencies=[SESSION_ONLY])
 def create_rule(
     code: str,
     request: Request,
@@ -182,13 +182,13 @@ def _rule_page(
     )
 
 
-@router.get(BASE + "/rules/{rule_id}")
+@router.get(BASE + "/rules/{rule_id}", dependencies=[READ])
 def rule_page(code: str, rule_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = get_operation(db, principal, code)
     return _rule_page(request, db, principal, op, service.get_rule(db, principal, op, rule_id))
 
 
-@router.post(BASE + "/rules/{rule_id}/versions")
+@router.post(BASE + "/rules/{rule_id}/versions", dependencies=[SESSION_ONLY])
 def edit_rule(
     code: str,
     rule_id: int,
@@ -217,7 +217,7 @@ def edit_rule(
     return _see_other(f"/operations/{op.code}/targeting/rules/{rule.id}")
 
 
-@router.post(BASE + "/rules/{rule_id}/test")
+@router.post(BASE + "/rules/{rule_id}/test", dependencies=[SESSION_ONLY])
 def test_rule(
     code: str,
     rule_id: int,
@@ -235,7 +235,7 @@ def test_rule(
     return _rule_page(request, db, principal, op, service.get_rule(db, principal, op, rule_id), test=result)
 
 
-@router.post(BASE + "/rules/{rule_id}/activate")
+@router.post(BASE + "/rules/{rule_id}/activate", dependencies=[SESSION_ONLY])
 def activate_rule(
     code: str,
     rule_id: int,
@@ -252,7 +252,7 @@ def activate_rule(
     return _see_other(f"/operations/{op.code}/targeting/rules/{rule_id}")
 
 
-@router.post(BASE + "/rules/{rule_id}/deactivate")
+@router.post(BASE + "/rules/{rule_id}/deactivate", dependencies=[SESSION_ONLY])
 def deactivate_rule(
     code: str, rule_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
 ) -> Response:
@@ -266,7 +266,7 @@ def deactivate_rule(
 # ------------------------------------------------------------------------------------------ selection
 
 
-@router.get(BASE + "/selection")
+@router.get(BASE + "/selection", dependencies=[READ])
 def selection_page(
     code: str,
     request: Request,
@@ -295,7 +295,7 @@ def selection_page(
     )
 
 
-@router.post(BASE + "/selection")
+@router.post(BASE + "/selection", dependencies=[SESSION_ONLY])
 def run_selection(
     code: str,
     request: Request,
@@ -320,7 +320,7 @@ def run_selection(
     return _see_other(f"/operations/{op.code}/targeting/selection?day={selection.day}")
 
 
-@router.post(BASE + "/consignments/{consignment_id}/inspection")
+@router.post(BASE + "/consignments/{consignment_id}/inspection", dependencies=[SESSION_ONLY])
 def record_inspection(
     code: str,
     consignment_id: str,
@@ -358,7 +358,7 @@ def record_inspection(
 # ------------------------------------------------------------------------------------------ performance
 
 
-@router.get(BASE + "/performance")
+@router.get(BASE + "/performance", dependencies=[READ])
 def performance_page(
     code: str, request: Request, db: DB, principal: CurrentPrincipal, org_code: str | None = None
 ) -> Response:
@@ -376,7 +376,7 @@ def performance_page(
 # ------------------------------------------------------------------------------------------ proposals
 
 
-@router.get(BASE + "/proposals")
+@router.get(BASE + "/proposals", dependencies=[READ])
 def proposals_page(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
     op = get_operation(db, principal, code)
     items = service.list_proposals(db, principal, op)
@@ -389,7 +389,7 @@ def proposals_page(code: str, request: Request, db: DB, principal: CurrentPrinci
     )
 
 
-@router.post(BASE + "/proposals")
+@router.post(BASE + "/proposals", dependencies=[SESSION_ONLY])
 def propose(
     code: str,
     request: Request,
@@ -411,7 +411,7 @@ def propose(
     return _see_other(f"/operations/{op.code}/targeting/proposals")
 
 
-@router.post(BASE + "/proposals/{proposal_id}/accept")
+@router.post(BASE + "/proposals/{proposal_id}/accept", dependencies=[SESSION_ONLY])
 def accept_proposal(
     code: str, proposal_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
 ) -> Response:
@@ -422,7 +422,7 @@ def accept_proposal(
     return _see_other(f"/operations/{op.code}/targeting/rules/{rule.id}")
 
 
-@router.post(BASE + "/proposals/{proposal_id}/dismiss")
+@router.post(BASE + "/proposals/{proposal_id}/dismiss", dependencies=[SESSION_ONLY])
 def dismiss_proposal(
     code: str, proposal_id: int, request: Request, db: DB, principal: CurrentPrincipal, csrf_token: Text = ""
 ) -> Response:

@@ -3,34 +3,35 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 
 from stopnet import __version__
 from stopnet.config import Settings, get_settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, Unauthenticated
+from stopnet.core.keys import session_info
 from stopnet.db.engine import make_engine, make_sessionmaker
 
+from . import docs as api_docs
 from . import openapi
+from .assets import STATIC, static_files
 from .sessions import secret_key
 from .templating import templates
 from .uploads import BodyLimits
 
 log = logging.getLogger("stopnet.web")
-STATIC = Path(__file__).parent / "static"
 
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
@@ -189,17 +190,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Joint customs operations against counterfeit and falsified goods sold online.",
         openapi_url="/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by web/docs.py from this site's files: /docs and /redoc
         redoc_url=None,
     )
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings))
     app.state.secret = secret_key(settings)
     app.add_middleware(BodyLimits, settings=settings)  # inside SecurityHeaders: its refusals get them too
     app.add_middleware(SecurityHeaders, secure=settings.secure_cookies)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    # outermost: compresses pages, JSON and static files; never the live feed (text/event-stream is
+    # excluded by Starlette, so each event still goes out as it is sent)
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.mount("/static", static_files, name="static")
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
@@ -286,9 +290,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+    app.include_router(api_docs.router)
     openapi.install(app)  # document the error answers every route gives
+    from .deps import PUBLIC
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/favicon.ico", include_in_schema=False, dependencies=[PUBLIC])
+    def favicon() -> FileResponse:
+        return FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/healthz", include_in_schema=False, dependencies=[PUBLIC])
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 

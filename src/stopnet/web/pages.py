@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
@@ -49,9 +50,17 @@ def json_url(request: Request) -> str:
     return f"{request.url.path}?{q + '&' if q else ''}format=json"
 
 
+def url_with(request: Request, **changes: object) -> str:
+    """This page's URL with some query parameters changed (None removes one): sort links, pagers."""
+    params = {k: v for k, v in request.query_params.items() if k not in changes and k != "format"}
+    params.update({k: str(v) for k, v in changes.items() if v is not None})
+    return f"{request.url.path}?{urlencode(params)}" if params else request.url.path
+
+
 def require_csrf(request: Request, token: str | None) -> None:
     if not check_csrf(request.app.state.secret, request.cookies.get(COOKIE), token):
         raise Forbidden("the form has expired or did not come from this site (CSRF check failed); reload it")
 
 
 templates.env.globals["json_url"] = json_url
+templates.env.globals["url_with"] = url_with

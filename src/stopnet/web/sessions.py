@@ -1,34 +1,29 @@
 """Signed session cookies and CSRF tokens (HMAC-SHA256, stdlib only).
 
 The cookie carries ``user_id.epoch.issued_at.signature``; bumping the user's ``session_epoch`` signs them
-out everywhere. The CSRF token of a form is an HMAC of the session cookie, so it is bound to the session.
+out everywhere. The CSRF token of a form is an HMAC of the session cookie, so it is bound to the session;
+an API call that changes state with the cookie sends it as ``X-CSRF-Token``, or comes from this site's
+``Origin`` (:func:`same_site_write`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from stopnet.config import Settings
+from stopnet.core.keys import installation_secret
 
 COOKIE = "stopnet_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def secret_key(settings: Settings) -> bytes:
-    if settings.secret_key:
-        return settings.secret_key.encode()
-    path = Path(settings.data_dir) / "secret.key"
-    if path.exists():
-        return path.read_bytes().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32).encode()
-    path.write_bytes(key)
-    path.chmod(0o600)
-    return key
+    """The key that signs cookies: the installation's secret (:mod:`stopnet.core.keys`)."""
+    return installation_secret(settings)
 
 
 @dataclass(frozen=True)
@@ -68,3 +63,14 @@ def csrf_token(key: bytes, cookie: str) -> str:
 
 def check_csrf(key: bytes, cookie: str | None, token: str | None) -> bool:
     return bool(cookie and token and hmac.compare_digest(csrf_token(key, cookie), token))
+
+
+def same_site_write(key: bytes, cookie: str, origin: str | None, own_origin: str, token: str | None) -> bool:
+    """May a request that changes state on the strength of the session ``cookie`` go ahead?
+
+    A foreign ``Origin`` (another site, or ``null``) never; this site's own ``Origin`` (sent by browsers
+    with every POST, PUT, PATCH and DELETE) or the session's CSRF token in ``X-CSRF-Token`` is needed.
+    """
+    if origin is not None:
+        return origin.rstrip("/").lower() == own_origin.lower()
+    return check_csrf(key, cookie, token)

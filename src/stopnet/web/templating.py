@@ -6,6 +6,8 @@ from pathlib import Path
 
 from fastapi.templating import Jinja2Templates
 
+from .assets import static_url
+
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 
@@ -18,3 +20,4 @@ def _thousands(value: int | float | None) -> str:
 
 
 templates.env.filters["thousands"] = _thousands
+templates.env.globals["static_url"] = static_url

@@ -8,11 +8,16 @@ from typing import Any
 
 from fastapi import Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 
+from stopnet.access.service import resolve_token
 from stopnet.config import Settings
 from stopnet.core.errors import FieldError, InvalidInput, ServiceError, TooLarge, Unauthenticated
+from stopnet.db.models import Organisation, User
+
+from .sessions import COOKIE, read_cookie
 
 ALLOWED_SUFFIXES = (".csv", ".xlsx", ".txt")
 
@@ -114,22 +119,22 @@ class BodyLimits:
         return f"the request is larger than the limit of {self.limit} bytes (files and form together)"
 
     async def _authenticate(self, scope: Any) -> ServiceError | None:
-        """None when the request carries a valid session or API token, else why it is refused."""
-        from .deps import optional_principal  # the same check as every route's
-
+        """None when the request carries a valid session or API token, else why it is refused. Who
+        the sender is only: what it may do on the route (scopes, CSRF) is checked by the route."""
         request = Request(scope)
 
         def check() -> ServiceError | None:
             session = request.app.state.sessionmaker()
             try:
-                if optional_principal(request, session) is None:
+                if not _identified(request, session):
                     return Unauthenticated(
                         "sign in or send an API token (Authorization: Bearer ...) to upload"
                     )
                 return None
-            except ServiceError as e:  # a revoked or expired token, a rate-limited one
+            except ServiceError as e:  # a revoked or expired token
                 return e
             finally:
+                session.rollback()
                 session.close()
 
         return await run_in_threadpool(check)
@@ -149,3 +154,20 @@ class BodyLimits:
 
 async def _no_body() -> Any:
     return {"type": "http.disconnect"}
+
+
+def _identified(request: Request, session: Session) -> bool:
+    """Whether the request carries a valid API token (else ``Unauthenticated``) or a live session."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        resolve_token(session, auth[7:].strip())  # not counted here: the route's check counts it
+        return True
+    settings: Settings = request.app.state.settings
+    data = read_cookie(request.app.state.secret, request.cookies.get(COOKIE), settings.session_hours * 3600)
+    if data is None:
+        return False
+    user = session.get(User, data.user_id)
+    if user is None or not user.is_active or user.session_epoch != data.epoch:
+        return False
+    org = session.get(Organisation, user.org_id)
+    return org is not None and org.is_active

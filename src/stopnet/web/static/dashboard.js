@@ -5,6 +5,11 @@
  * blocks from swapped content). This file turns each into a Plotly figure, on page load and again after
  * htmx swaps in the filtered dashboard.
  * The world map's topojson comes from /static (config.topojsonURL): nothing is fetched from elsewhere.
+ * Every text of the data is escaped before plotly sees it (plotly reads <a>, <b>, ... in labels and hover
+ * texts as markup): a brand typed as <a href="//e.ex">x</a> shows as that text, never as a link. The
+ * hover texts use <br> only: plotly draws <b> with a style attribute, which CSP style-src 'self' refuses.
+ * The toolbar has no button that sends a chart anywhere (no "Share chart", no cloud link); it downloads
+ * a chart as PNG or SVG, made in the browser (CSP img-src allows blob: and data: for that).
  */
 (function () {
   "use strict";
@@ -22,10 +27,30 @@
     return (x === null || x === undefined) ? "–" : (x * 100).toFixed(1) + "%";
   }
 
-  /* long category names are shortened on the axis (the hover label and the table have them whole) */
+  /* plotly's pseudo-HTML reads tags and entities in every text: escape them so they show as typed
+     (with < escaped no tag can form; plotly decodes &amp; &lt; &gt; but not &quot;, so quotes stay) */
+  var ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;" };
+  function escapeText(text) {
+    return String(text).replace(/[&<>]/g, function (c) { return ENTITIES[c]; });
+  }
+
+  /* every string of a panel's data, escaped (numbers, booleans and nulls as they are) */
+  function escapeData(value) {
+    if (typeof value === "string") { return escapeText(value); }
+    if (Array.isArray(value)) { return value.map(escapeData); }
+    if (value && typeof value === "object") {
+      var out = {};
+      Object.keys(value).forEach(function (k) { out[k] = escapeData(value[k]); });
+      return out;
+    }
+    return value;
+  }
+
+  /* long category names (escaped) are shortened on the axis, never inside an entity (the hover label
+     and the table have them whole) */
   function short(label, max) {
-    label = String(label);
-    return label.length > max ? label.slice(0, max - 1) + "…" : label;
+    var chars = String(label).match(/&[#a-z0-9]+;|[\s\S]/gi) || [];  /* an entity counts as one */
+    return chars.length > max ? chars.slice(0, max - 1).join("") + "…" : chars.join("");
   }
 
   function baseLayout(extra) {
@@ -39,6 +64,26 @@
     };
     Object.keys(extra || {}).forEach(function (k) { layout[k] = extra[k]; });
     return layout;
+  }
+
+  /* a round tick step (1, 2, 2.5 or 5 × 10^k) giving about `ticks` intervals up to `max` */
+  function niceStep(max, ticks) {
+    if (!(max > 0)) { return 1; }
+    var raw = max / (ticks || 5);
+    var power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var steps = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < steps.length; i++) {
+      if (steps[i] * power >= raw) { return Math.max(1, steps[i] * power); }
+    }
+    return 10 * power;
+  }
+
+  /* a count axis from 0 with round ticks written in full ("1,500", not "1.5k") */
+  function countAxis(max, extra) {
+    var step = niceStep(max, 5);
+    var axis = { range: [0, Math.max(step, Math.ceil(max / step) * step)], dtick: step, tick0: 0, tickformat: ",d" };
+    Object.keys(extra || {}).forEach(function (k) { axis[k] = extra[k]; });
+    return axis;
   }
 
   function empty(message) {
@@ -59,7 +104,7 @@
     rows = rows.slice(0, opts.max || 25).reverse();
     var labels = rows.map(function (r) { return short(r.label, 30); });
     var hover = rows.map(function (r) {
-      var lines = ["<b>" + r.label + "</b>", "Seizures: " + fmt(r.seizures) + (r.share !== undefined ? " (" + pct(r.share) + ")" : "")];
+      var lines = [r.label, "Seizures: " + fmt(r.seizures) + (r.share !== undefined ? " (" + pct(r.share) + ")" : "")];
       if (r.cases !== null && r.cases !== undefined) { lines.push("Cases: " + fmt(r.cases)); }
       lines.push("Pieces: " + fmt(r.pieces), "Weight: " + fmt(r.weight_kg) + " kg");
       return lines.join("<br>");
@@ -71,6 +116,7 @@
     return {
       traces: [{
         type: "bar", orientation: "h", x: rows.map(function (r) { return r.seizures; }), y: labels,
+        customdata: rows.map(function (r) { return r.code || ""; }),
         marker: { color: colours }, hovertext: hover, hoverinfo: "text", textposition: "none"
       }],
       layout: baseLayout({
@@ -87,6 +133,8 @@
       var days = d.days || [];
       if (!days.some(function (p) { return p.seizures > 0; })) { return empty(); }
       var x = days.map(function (p) { return p.day; });
+      var perDay = Math.max.apply(null, days.map(function (p) { return p.seizures; }));
+      var cumulative = Math.max.apply(null, days.map(function (p) { return Math.max(p.cumulative_seizures, p.cumulative_cases); }));
       return {
         traces: [
           { type: "bar", name: "Seizures per day", x: x, y: days.map(function (p) { return p.seizures; }), marker: { color: "#9fc5e8" } },
@@ -101,8 +149,8 @@
           legend: { orientation: "h", y: 1.12, x: 0 },
           margin: { l: 10, r: 10, t: 30, b: 40 },
           xaxis: { type: "date", tickformat: "%d %b", automargin: true },
-          yaxis: { title: { text: "per day" }, automargin: true, gridcolor: "#eef2f6", rangemode: "tozero" },
-          yaxis2: { title: { text: "cumulative" }, overlaying: "y", side: "right", automargin: true, showgrid: false, rangemode: "tozero" }
+          yaxis: countAxis(perDay, { title: { text: "per day" }, automargin: true, gridcolor: "#eef2f6" }),
+          yaxis2: countAxis(cumulative, { title: { text: "cumulative" }, overlaying: "y", side: "right", automargin: true, showgrid: false })
         })
       };
     },
@@ -120,19 +168,22 @@
     countries: function (d) {
       var rows = (d.rows || []).filter(function (r) { return r.seizures > 0 && r.iso3; });
       if (!rows.length) { return empty(); }
+      var most = Math.max.apply(null, rows.map(function (r) { return r.seizures; }));
       return {
+        legend: { min: 0, max: most, label: "seizures" },
         traces: [{
           type: "choropleth", locationmode: "ISO-3",
           locations: rows.map(function (r) { return r.iso3; }),
+          customdata: rows.map(function (r) { return r.code; }),
           z: rows.map(function (r) { return r.seizures; }),
           text: rows.map(function (r) {
-            return "<b>" + r.label + "</b><br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
+            return r.label + "<br>Seizures: " + fmt(r.seizures) + "<br>Cases: " + fmt(r.cases) +
               "<br>Pieces: " + fmt(r.pieces);
           }),
-          hoverinfo: "text", zmin: 0,
+          hoverinfo: "text", zmin: 0, zmax: most,
           colorscale: [[0, "#c6dbef"], [0.5, "#4292c6"], [1, "#08306b"]], marker: { line: { color: "#ffffff", width: 0.4 } },
-          /* no colour bar: plotly.js draws it with setAttribute("style", ""), which CSP style-src 'self'
-             refuses (the figures are in the hover labels and the table) */
+          /* plotly's colour bar sets style attributes, which CSP style-src 'self' refuses: the scale is
+             drawn in HTML under the map (colourScale) */
           showscale: false
         }],
         layout: baseLayout({
@@ -141,9 +192,7 @@
             projection: { type: "natural earth" }, showframe: false, showcoastlines: false,
             showcountries: true, countrycolor: "#c9d1d9", showland: true, landcolor: "#f2f4f6",
             showocean: false, lataxis: { range: [-58, 85] }
-          },
-          annotations: [{ text: "Darker: more seizures reported", showarrow: false, x: 0, y: 0,
-            xref: "paper", yref: "paper", xanchor: "left", font: { size: 11, color: MUTED } }]
+          }
         })
       };
     },
@@ -186,7 +235,7 @@
           y: rows.map(function (r) { return (r.flagged ? "▲ " : "") + short(r.label, 34) + " (" + r.dimension + ")"; }),
           marker: { color: rows.map(function (r) { return r.flagged ? "#c0392b" : MUTED; }) },
           hovertext: rows.map(function (r) {
-            return "<b>" + r.label + "</b> (" + r.dimension + ")<br>Seizures: " + fmt(r.before) + " before, " +
+            return r.label + " (" + r.dimension + ")<br>Seizures: " + fmt(r.before) + " before, " +
               fmt(r.after) + " recent<br>Share: " + pct(r.share_before) + " → " + pct(r.share_after) +
               "<br>Rate ratio: " + r.rate_ratio.toFixed(2) + "<br>p = " + r.p_value.toPrecision(2) +
               ", q = " + r.q_value.toPrecision(2);
@@ -204,24 +253,89 @@
     }
   };
 
+  /* Toolbar buttons that send a chart off the site, removed from every chart however plotly defaults */
+  var OFF_SITE_BUTTONS = ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"];
+  var NO_CLOUD = { showSendToCloud: false, showEditInChartStudio: false, showLink: false, plotlyServerURL: "" };
+
+  function svgButton(name) {
+    return {
+      name: "downloadSvg",
+      title: "Download plot as an SVG",
+      icon: window.Plotly.Icons.disk || window.Plotly.Icons.camera,
+      click: function (gd) { window.Plotly.downloadImage(gd, { format: "svg", filename: "stopnet-" + name }); }
+    };
+  }
+
   function drawPanel(chart, topojsonURL) {
     var name = chart.getAttribute("data-panel");
     if (!drawers[name] || typeof window.Plotly === "undefined") { return Promise.resolve(); }
     var figure;
     try {
-      figure = drawers[name](JSON.parse(chart.getAttribute("data-json")));
+      figure = drawers[name](escapeData(JSON.parse(chart.getAttribute("data-json"))));
     } catch (e) {
       chart.textContent = "This chart could not be drawn (" + e.message + "); the table below has the figures.";
       return Promise.resolve();
     }
     var config = {
       responsive: true, displaylogo: false, topojsonURL: topojsonURL,
-      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"],
-      toImageButtonOptions: { filename: "stopnet-" + name }
+      modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d"].concat(OFF_SITE_BUTTONS),
+      modeBarButtonsToAdd: [svgButton(name)],
+      toImageButtonOptions: { format: "png", filename: "stopnet-" + name }
     };
+    Object.keys(NO_CLOUD).forEach(function (k) { config[k] = NO_CLOUD[k]; });
     return window.Plotly.newPlot(chart, figure.traces, figure.layout, config).then(function () {
+      if (figure.legend) { colourScale(chart, figure.legend); }
+      if (DRILL[name]) {
+        chart.classList.add("drill");
+        chart.on("plotly_click", function (ev) {
+          var point = ev && ev.points && ev.points[0];
+          if (point && point.customdata) { drillDown(DRILL[name], String(point.customdata)); }
+        });
+      }
       chart.setAttribute("data-drawn", "true");
     });
+  }
+
+  /* Clicking a bar or a country filters the dashboard by it: the panel's filter of the form is set to that
+     one value and the form is sent (htmx swaps the dashboard in and pushes the URL). The swapped-in page
+     links to the cases behind its figures. */
+  var DRILL = {
+    regions: "region", countries: "country", commodities: "commodity_code", therapeutic: "commodity_code",
+    channels: "channel"
+  };
+
+  function drillDown(filter, code) {
+    var form = document.getElementById("dashboard-filters");
+    if (!form) { return; }
+    var boxes = form.querySelectorAll('input[type=checkbox][name="' + filter + '"]');
+    var found = false;
+    Array.prototype.forEach.call(boxes, function (box) {
+      box.checked = box.value === code;
+      found = found || box.checked;
+    });
+    if (!found) { return; }
+    var details = boxes[0].closest("details.multi");
+    if (details) { sayChosen(details); }
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  }
+
+  /* the map's colour scale, under the map: a CSS gradient from its lightest to its darkest colour */
+  function colourScale(chart, legend) {
+    var box = chart.nextElementSibling;
+    if (!box || !box.classList.contains("colour-scale")) {
+      box = document.createElement("div");
+      box.className = "colour-scale";
+      box.setAttribute("aria-label", "colour scale");
+      ["colour-scale-min", "colour-scale-bar", "colour-scale-max", "colour-scale-label"].forEach(function (c) {
+        var span = document.createElement("span");
+        span.className = c;
+        box.appendChild(span);
+      });
+      chart.parentNode.insertBefore(box, chart.nextSibling);
+    }
+    box.querySelector(".colour-scale-min").textContent = fmt(legend.min);
+    box.querySelector(".colour-scale-max").textContent = fmt(legend.max);
+    box.querySelector(".colour-scale-label").textContent = legend.label + " per country (darker: more)";
   }
 
   function drawAll(root) {
@@ -260,7 +374,33 @@
     }, 1000);
   }
 
+  /* a multi-select filter closes when another opens, on a click elsewhere and when the form is sent */
+  function closeChoices(except) {
+    Array.prototype.forEach.call(document.querySelectorAll("details.multi[open]"), function (d) {
+      if (d !== except) { d.removeAttribute("open"); }
+    });
+  }
+
+  /* the summary of a multi-select says what is chosen: "all", the one name, or "3 chosen" */
+  function sayChosen(details) {
+    var boxes = details.querySelectorAll("input[type=checkbox]:checked");
+    var picked = details.querySelector(".picked");
+    if (!picked) { return; }
+    if (boxes.length === 0) { picked.textContent = "all"; }
+    else if (boxes.length === 1) { picked.textContent = boxes[0].parentNode.textContent.trim(); }
+    else { picked.textContent = boxes.length + " chosen"; }
+  }
+
   function start() {
+    if (typeof window.Plotly !== "undefined") { window.Plotly.setPlotConfig(NO_CLOUD); }
+    document.addEventListener("change", function (ev) {
+      var details = ev.target.closest ? ev.target.closest("details.multi") : null;
+      if (details) { sayChosen(details); }
+    });
+    document.addEventListener("click", function (ev) {
+      closeChoices(ev.target.closest ? ev.target.closest("details.multi") : null);
+    });
+    document.addEventListener("submit", function () { closeChoices(null); });
     drawAll(document);
     /* after htmx swapped in the filtered dashboard (outerHTML of #dashboard), draw the new panels */
     document.body.addEventListener("htmx:afterSettle", function () { drawAll(document); });

@@ -75,6 +75,7 @@
     params.forEach(function (value, key) {
       if (!value) { return; }
       if (key === "page") { ok = ok && value === "1"; }
+      else if (key === "sort") { ok = ok && value === "-detected_on"; }  /* newest first: new rows go on top */
       else if (FEED_FILTERS.indexOf(key) < 0 && key !== "page_size") { ok = false; }
     });
     return ok;
@@ -119,11 +120,24 @@
     var tr = el("tr", { className: "live-new", "data-case-id": String(c.id) }, caseCells(c));
     var body = table.tBodies[0];
     body.insertBefore(tr, body.firstChild);
+    countOneMore();
+  }
+
+  /* the count line keeps its words: only the number of cases (and of pages) changes */
+  function countOneMore() {
     var count = document.getElementById("count");
-    if (count) {
-      var n = parseInt(count.textContent.replace(/[^0-9]/g, ""), 10);
-      if (!isNaN(n)) { count.textContent = thousands(n + 1) + " case" + (n + 1 !== 1 ? "s" : ""); }
-    }
+    var total = document.getElementById("count-total");
+    if (!count || !total) { return; }
+    var n = parseInt(count.getAttribute("data-total"), 10);
+    if (isNaN(n)) { return; }
+    n += 1;
+    count.setAttribute("data-total", String(n));
+    total.textContent = thousands(n);
+    var noun = document.getElementById("count-noun");
+    if (noun) { noun.textContent = n === 1 ? "case" : "cases"; }
+    var pages = document.getElementById("count-pages");
+    var size = parseInt(count.getAttribute("data-page-size"), 10);
+    if (pages && size > 0) { pages.textContent = thousands(Math.ceil(n / size)); }
   }
 
   /* ---- the activity list (ol#live-events of the live page) */
