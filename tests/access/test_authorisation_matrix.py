@@ -262,6 +262,7 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "POST /operations/{code}/threads": one(NOT_HOLDERS),
     "GET /threads/{thread_id}": one(NOT_HOLDERS),
     "POST /threads/{thread_id}/messages": one(NOT_HOLDERS),
+    "POST /threads/{thread_id}/read": one(NOT_HOLDERS),
     "GET /cases/{case_id}/thread": CASE_THREAD,
     "POST /cases/{case_id}/thread/messages": CASE_THREAD,
     # ---------------------------------------------------------------- rights holders (docs/rights-holders.md)
@@ -656,6 +657,7 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     "POST /operations/{code}/alerts": lambda aw: {"data": {"kind": "other", "title": "Matrix page alert"}},
     "POST /operations/{code}/threads": lambda aw: {"data": {"title": "Matrix page", "body": "hello"}},
     "POST /threads/{thread_id}/messages": lambda aw: {"data": {"body": "hello"}},
+    "POST /threads/{thread_id}/read": lambda aw: {"data": {}},
     "POST /cases/{case_id}/thread/messages": lambda aw: {"data": {"body": "hello"}},
     "POST /rights/brands/new": lambda aw: {
         "data": {

@@ -124,6 +124,7 @@ SESSION_ROUTES = (
     "POST /rights/requests/new",
     "POST /rights/requests/{request_id}/{action}",
     "POST /threads/{thread_id}/messages",
+    "POST /threads/{thread_id}/read",
 )
 # Reads of an operation's records: operations, cases and histories, dashboards, reports, the feed, alerts,
 # conversations, rights-holder records, targeting data, and every page.

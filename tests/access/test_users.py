@@ -11,6 +11,22 @@ from tests.access.conftest import HTML, JSON, page_csrf, password_step, user_row
 USERS = "/api/v1/users"
 
 
+def test_account_search_matches_percent_and_underscore_literally(client, world, signed_in):
+    signed_in(world["admin"])
+    everyone = client.get(USERS).json()["total"]
+    assert everyone > 1
+    assert client.get(USERS, params={"q": "%"}).json()["total"] == 0
+    with_underscore = {u["email"] for u in client.get(USERS, params={"page_size": 100}).json()["items"]}
+    with_underscore = {e for e in with_underscore if "_" in e}
+    assert len(with_underscore) < everyone
+    found = {u["email"] for u in client.get(USERS, params={"q": "_", "page_size": 100}).json()["items"]}
+    assert found == with_underscore
+    body = {"org": "DE-CUS", "email": "jo@example.test", "display_name": "Jo 100%", "role": "officer"}
+    assert client.post(USERS, json=body).status_code == 201
+    assert [u["email"] for u in client.get(USERS, params={"q": "100%"}).json()["items"]] == [body["email"]]
+    assert client.get(USERS, params={"q": "10_%"}).json()["total"] == 0
+
+
 def test_admin_lists_and_creates_accounts_of_any_organisation(client, world, signed_in, db):
     signed_in(world["admin"])
     listing = client.get(USERS, params={"org": "FR-CUS"})

@@ -448,7 +448,21 @@ def test_token_without_read_scope_is_refused(db, world):
 def test_csv_cells_cannot_be_formulas():
     for bad in ("=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx", '=HYPERLINK("http://x")'):
         assert service.csv_cell(bad) == "'" + bad
-    assert service.csv_cell("Brand X") == "Brand X"
+    # full-width and small forms, and formula signs after spaces or invisible characters
+    for bad in (
+        "＝1+1",
+        "＋SUM(A1)",
+        "－2",
+        "＠cmd",
+        "﹦1",
+        "\u200b=1+1",
+        "\ufeff+1",
+        "\u200d\u2060@x",
+        " =1",
+    ):
+        assert service.csv_cell(bad) == "'" + bad, repr(bad)
+    for fine in ("Brand X", "\u200bBrand", "１２", "50%", "a=b", "e-mail"):
+        assert service.csv_cell(fine) == fine, repr(fine)
     assert service.csv_cell(-3) == -3  # numbers stay numbers
 
 

@@ -236,6 +236,29 @@ def test_list_filters_and_paging(client, world):
     assert bad.status_code == 422
 
 
+def test_text_search_matches_percent_and_underscore_literally(client, world):
+    """``%`` and ``_`` are LIKE wildcards: a search for them finds them, not every case."""
+    fr, h = world["fr_officer"], world["coordinator"].headers
+    create(client, fr, reference="FR-PCT", notes="sold at 50% off")
+    create(client, fr, reference="FR-5000", notes="5000 pieces, 50 boxes")
+    create(client, fr, reference="FR_UNDER", notes="a_b written with an underscore")
+    create(client, fr, reference="FR-PLAIN", notes="a-b and a.b, no underscore")
+    create(client, fr, reference="FR-BACKSLASH", notes="path C:\\stock\\50")
+
+    def refs(q: str) -> set[str]:
+        r = client.get(URL, params={"q": q}, headers=h)
+        assert r.status_code == 200, r.text
+        return {c["reference"] for c in r.json()["items"]}
+
+    assert refs("50%") == {"FR-PCT"}
+    assert refs("%") == {"FR-PCT"}
+    assert refs("a_b") == {"FR_UNDER"}
+    assert refs("_") == {"FR_UNDER"}
+    assert refs("r_u") == {"FR_UNDER"}  # in the reference
+    assert refs("\\") == {"FR-BACKSLASH"}
+    assert refs("50") == {"FR-PCT", "FR-5000", "FR-BACKSLASH"}
+
+
 def test_visibility_levels_on_list_and_read(client, world):
     fr = world["fr_officer"]
     ids = {}

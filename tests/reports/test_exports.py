@@ -224,8 +224,47 @@ def test_exports_are_audited_and_need_the_export_scope(
     assert r.status_code == 403 and "export" in r.text
 
 
+HIDDEN_FORMULAS = (
+    '＝HYPERLINK("http://evil.example")',
+    "\u200b=1+1",
+    "＋1",
+    "－1",
+    "＠SUM(1)",
+    "\u2060\ufeff@x",
+)
+
+
+def test_full_width_and_hidden_formula_signs_are_guarded_in_csv_and_xlsx(
+    client: TestClient, world: World
+) -> None:
+    for i, text in enumerate(HIDDEN_FORMULAS):
+        _post(
+            client,
+            "fr_officer",
+            world,
+            reference=f"FW-{i}",
+            notes=text,
+            seizures=[{"commodity_code": "IPR-FOOT", "brand": text, "description": text, "pieces": 1}],
+        )
+    h = world["fr_officer"].headers
+    cases = {r["reference"]: r for r in _csv(client.get(f"{URL}/cases.csv", headers=h))}
+    seizures = {r["case_reference"]: r for r in _csv(client.get(f"{URL}/seizures.csv", headers=h))}
+    r = client.get(f"{URL}/seizures.xlsx", headers=h)
+    assert r.status_code == 200, r.text
+    ws = load_workbook(io.BytesIO(r.content))["seizures"]
+    header = [c.value for c in ws[1]]
+    at = header.index("case_reference")
+    cells = {row[at].value: row for row in ws.iter_rows(min_row=2)}
+    for i, text in enumerate(HIDDEN_FORMULAS):
+        ref = f"FW-{i}"
+        assert cases[ref]["notes"] == "'" + text, (text, cases[ref]["notes"])
+        assert seizures[ref]["brand"] == seizures[ref]["description"] == "'" + text
+        brand = cells[ref][header.index("brand")]
+        assert brand.value == "'" + text and brand.data_type == "s"
+
+
 def test_cell_guards() -> None:
-    for text in ("=1+1", "+1", "-1", "@x", "\tx", "\rx"):
+    for text in ("=1+1", "+1", "-1", "@x", "\tx", "\rx", *HIDDEN_FORMULAS):
         assert csv_value(text) == "'" + text
         assert xlsx_value(text) == "'" + text
     assert csv_value(-5) == "-5"  # a number is not text

@@ -10,6 +10,7 @@ import zlib
 from sqlalchemy import select
 
 from stopnet.db.models import AuditEntry
+from tests.hostile_pdfs import ACTIVE_PDFS
 
 from .conftest import GUIDE, approve, register_brand
 
@@ -204,6 +205,9 @@ def test_attachments(client, world, clock, other_holder, settings):
     assert stored.read_bytes() == PNG
     r = client.post(url, files={"file": ("leaflet.pdf", PDF, "application/pdf")}, headers=holder.headers)
     assert r.status_code == 201 and r.json()["content_type"] == "application/pdf"
+    for name, (data, active) in ACTIVE_PDFS.items():  # scripts and actions are refused
+        bad = client.post(url, files={"file": (name, data, "application/pdf")}, headers=holder.headers)
+        assert bad.status_code == 422 and active in bad.json()["errors"][0]["message"], (name, bad.text)
     # the type is read from the bytes: a renamed executable or a mismatched suffix is refused
     for name, data in (
         ("x.png", b"MZ\x90\x00not a png"),

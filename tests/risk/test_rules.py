@@ -162,6 +162,49 @@ def test_arbitrary_text_only_ever_raises_rule_error(text: str) -> None:
         compile_expression(text, CONSIGNMENT_SCHEMA)
 
 
+_WORDS = st.sampled_from(
+    ["quantity", "description", "==", ">", "~", "and", "not", "in", "(", ")", "'x'", "1"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=6), _WORDS),
+        max_size=12,
+    ).map(" ".join)
+)
+def test_text_in_any_script_parses_or_gets_an_error_with_its_position(text: str) -> None:
+    """Letters, digits and signs of every script (not only ASCII): a rule compiles or is refused with a
+    RuleError that names the position of the problem, never another exception."""
+    try:
+        compile_expression(text, CONSIGNMENT_SCHEMA)
+    except RuleError as e:
+        assert e.position is not None and 0 <= e.position <= len(text), (text, e)
+
+
+@pytest.mark.parametrize(
+    ("expression", "message", "position"),
+    [
+        ("é", "unknown field 'é'", 0),
+        ("²", "'²' is not a digit of a number (use 0-9)", 0),
+        ("quantity > ٣", "'٣' is not a digit of a number (use 0-9)", 11),
+        ("quantity > 1²", "malformed number '1²'", 11),
+        ("prénom == 'Zoë'", "unknown field 'prénom'", 0),
+        ("quantity > 1 and 数量 > 2", "unknown field '数量'", 17),
+    ],
+)
+def test_non_ascii_letters_and_digits_get_a_clear_error(expression: str, message: str, position: int) -> None:
+    with pytest.raises(RuleError) as caught:
+        compile_expression(expression, CONSIGNMENT_SCHEMA)
+    assert caught.value.message.startswith(message), caught.value.message
+    assert caught.value.position == position
+
+
+def test_strings_in_any_script_compile() -> None:
+    compile_expression("description ~ 'café|運動鞋|кроссовки|أحذية'", CONSIGNMENT_SCHEMA)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.recursive(

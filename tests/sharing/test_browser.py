@@ -141,3 +141,35 @@ def test_a_reported_seizure_updates_another_users_dashboard_without_reload(
     page.wait_for_selector("#dashboard[data-drawn=true]", timeout=20_000)  # the charts were redrawn
     assert watch.page_errors == [] and watch.foreign_requests(base) == []
     assert [m for m in watch.console_errors if "Content Security Policy" in m] == []
+
+
+def test_opening_a_thread_in_a_browser_marks_it_read_by_a_post(world, live_server, browser_page):
+    """The thread page's GET changes nothing; once loaded, htmx posts the read mark (CSRF token in the
+    form), so a browser that opens the page has read it and a prefetch or crawler has not."""
+    page, watch = browser_page
+    base = live_server.url
+    de = browser_cookie(base, world["de_officer"])
+    with httpx2.Client(base_url=base, cookies={de["name"]: de["value"]}) as api:
+        created = api.post(
+            "/api/v1/operations/TEST-OP/threads",
+            json={"title": "Pens via HK", "body": "Seen anything similar?"},
+            headers=world["de_officer"].headers,
+        )
+        assert created.status_code == 201, created.text
+        tid = created.json()["id"]
+    fr = browser_cookie(base, world["fr_officer"])
+
+    def unread() -> int:
+        with httpx2.Client(base_url=base, cookies={fr["name"]: fr["value"]}) as c:
+            threads = c.get("/operations/TEST-OP/threads?format=json").json()
+            return next(t["unread"] for t in threads if t["id"] == tid)
+
+    with httpx2.Client(base_url=base, cookies={fr["name"]: fr["value"]}) as c:
+        assert c.get(f"/threads/{tid}").status_code == 200
+    assert unread() == 1  # a plain GET (no script run) leaves it unread
+    page.context.add_cookies([fr])
+    with page.expect_response(lambda r: r.url.endswith(f"/threads/{tid}/read")) as marked:
+        page.goto(f"/threads/{tid}")
+    assert marked.value.status == 204 and marked.value.request.method == "POST"
+    assert unread() == 0
+    assert watch.page_errors == [] and watch.foreign_requests(base) == []

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from stopnet.core.pdf import active_content
 from stopnet.db.models.sharing import Attachment, Mention
+from tests.hostile_pdfs import ACTIVE_PDFS, CLEAN_PDF
 
 from .test_alerts import PNG, upload
 from .test_feed import feed_url, post_case
@@ -167,6 +169,20 @@ def test_attachments_are_checked_stored_outside_the_database_and_verified(
     path.write_bytes(PDF.replace(b"1.4", b"1.5"))
     broken = client.get(files[0]["url"], headers=world["de_officer"].headers)
     assert broken.status_code == 500 and broken.json()["error"] == "attachment_corrupt"
+
+
+def test_pdf_attachments_with_scripts_or_actions_are_refused(world, client, settings):
+    fr = world["fr_officer"]
+    assert upload(client, fr, "clean.pdf", CLEAN_PDF, "application/pdf").status_code == 201
+    for name, (data, active) in ACTIVE_PDFS.items():
+        assert active in active_content(data), name
+        bad = upload(client, fr, name, data, "application/pdf")
+        assert bad.status_code == 422, (name, bad.text)
+        error = bad.json()["errors"][0]
+        assert error["field"] == "file" and "scripts or actions" in error["message"], error
+        assert active in error["message"], (name, error)
+    stored = [p for p in (Path(settings.data_dir) / "attachments").rglob("*") if p.is_file()]
+    assert len(stored) == 1  # the clean one only
 
 
 def test_read_state_and_unread_counts(world, client):

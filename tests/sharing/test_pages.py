@@ -100,9 +100,27 @@ def test_conversations_through_the_pages(world, client):
     assert [(t["title"], t["unread"]) for t in listing] == [("Pens via HK", 1)]
     page = c.get(thread_url, headers=HTML)
     assert "see the file" in page.text and "report.pdf" in page.text and "fr_officer (FR-CUS)" in page.text
-    assert (
-        c.get("/operations/TEST-OP/threads?format=json").json()[0]["unread"] == 0
-    )  # opening it marks it read
+    c.get(thread_url + "?format=json")
+
+    def unread() -> int:
+        return c.get("/operations/TEST-OP/threads?format=json").json()[0]["unread"]
+
+    assert unread() == 1  # a GET (page or JSON) changes nothing
+    mark = re.search(
+        r'<form method="post" action="([^"]+/read)" id="mark-read" hx-post="\1" hx-trigger="load"', page.text
+    )
+    assert mark, page.text
+    upto = re.search(r'name="upto" value="(\d+)"', page.text)
+    assert upto
+    forged = c.post(mark.group(1), data={"csrf_token": "x", "upto": upto.group(1)}, headers=HTML)
+    assert forged.status_code == 403 and unread() == 1
+    r = c.post(
+        mark.group(1),
+        data={"csrf_token": csrf_from(page.text), "upto": upto.group(1)},
+        headers={**HTML, "HX-Request": "true"},
+    )
+    assert r.status_code == 204 and unread() == 0  # the page's POST marks what it showed read
+    assert 'id="mark-read"' not in c.get(thread_url, headers=HTML).text  # nothing left unread
     wrong = c.post(
         thread_url + "/messages",
         data={"csrf_token": csrf_from(page.text), "body": "a virus"},

@@ -28,6 +28,14 @@ def test_a_bad_rule_is_refused_with_its_position(post, world):
     assert r.status_code == 422 and "position 16" in r.json()["errors"][0]["message"]
 
 
+def test_non_ascii_letters_and_digits_are_refused_with_their_position_not_a_500(post, world):
+    for expression, position in (("é", 0), ("²", 0), ("quantity > ²", 11), ("déclaré > 1", 0)):
+        r = post(world["fr_officer"], f"{OPS}/rules", {"code": "R1", "name": "x", "expression": expression})
+        assert r.status_code == 422, (expression, r.text)
+        msg = r.json()["errors"][0]
+        assert msg["field"] == "expression" and f"(at position {position})" in msg["message"], msg
+
+
 def test_malicious_rules_never_run_code(post, world, tmp_path: Path):
     marker = tmp_path / "pwned"
     for expression in (

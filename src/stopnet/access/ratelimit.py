@@ -1,8 +1,8 @@
-"""Small in-process sliding-window rate limiters (sign-in per IP and per account; API tokens per token).
+"""Small in-process rate limiters (sign-in per IP and per account; API tokens per token) and the
+back-off of failed sign-ins (per address and account, and per account).
 
 The counters live in the memory of one worker process. With ``stopnet serve --workers N`` every worker
 counts on its own, so a client may get up to N times the limit before it is refused (docs/security.md).
-The lock-out after repeated failed sign-ins is kept in the database and holds across workers.
 """
 
 from __future__ import annotations
@@ -99,8 +99,129 @@ class SignInLimits:
     per_account: SlidingWindowLimiter
 
     def check(self, ip: str, account: str) -> None:
+        self.check_address(ip)
+        self.check_account(account)
+
+    def check_address(self, ip: str) -> None:
         self.per_ip.check(f"ip:{ip}", "sign-in attempts from this address")
+
+    def check_account(self, account: str) -> None:
         self.per_account.check(f"acct:{account.strip().lower()}", "sign-in attempts for this account")
+
+
+class FailureBackoff:
+    """Failed attempts per key, and the wait they impose: the first ``free`` failures cost nothing, then
+    each further attempt waits ``first_s`` seconds after the last failure, doubling with each failure up
+    to ``cap_s``. A key is forgotten ``forget_s`` seconds after its last failure; memory is bounded like
+    :class:`SlidingWindowLimiter`'s (the stalest keys are dropped first)."""
+
+    def __init__(
+        self,
+        free: int,
+        first_s: float,
+        cap_s: float,
+        *,
+        forget_s: float = 24 * 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 50_000,
+    ) -> None:
+        self.free, self.first_s, self.cap_s, self.forget_s = free, first_s, cap_s, forget_s
+        self.clock = clock
+        self.max_keys = max_keys
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (failures, time of the last one)
+        self._lock = threading.Lock()
+
+    def delay(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return float(min(self.cap_s, self.first_s * 2 ** min(failures - self.free, 40)))
+
+    def wait(self, key: str) -> float:
+        """Seconds until an attempt for ``key`` may be checked (0: now)."""
+        now = self.clock()
+        with self._lock:
+            entry = self._failures.get(key)
+            if entry is None:
+                return 0.0
+            failures, last = entry
+            if now - last >= self.forget_s:
+                del self._failures[key]
+                return 0.0
+            return max(0.0, last + self.delay(failures) - now)
+
+    def fail(self, key: str) -> None:
+        now = self.clock()
+        with self._lock:
+            failures, _ = self._failures.pop(key, (0, now))
+            self._failures[key] = (failures + 1, now)
+            while len(self._failures) > self.max_keys:
+                del self._failures[next(iter(self._failures))]
+
+    def clear(self, key: str) -> None:
+        with self._lock:
+            self._failures.pop(key, None)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._failures.clear()
+
+
+def too_many_failures(wait_s: float) -> str:
+    """The one answer of every sign-in step (password or code) while failed attempts impose a wait."""
+    wait = max(1, math.ceil(wait_s))
+    if wait >= 120:
+        when = f"{math.ceil(wait / 60)} minutes"
+    else:
+        when = "1 second" if wait == 1 else f"{wait} seconds"
+    return f"too many failed sign-ins; try again in {when}"
+
+
+@dataclass
+class SignInGuard:
+    """What stands before a password or code is checked, in this order:
+
+    1. the request rate from the client address (:class:`SignInLimits`, 429);
+    2. the back-off of this address for this account (``per_address``: 5 failures free, then 1 minute,
+       doubling up to an hour), which only failures from this address make grow;
+    3. the request rate for the account (429), counted only for attempts that got past 2, so that a
+       stranger's refused attempts do not use up the owner's;
+    4. the back-off of the account from every address (``per_account``: 5 failures free, then 1 second,
+       doubling up to 5 minutes): a bound on guessing spread over many addresses, never a lock a stranger
+       can hold for free: the owner waits at most the cap.
+
+    Keys are the e-mail address as typed (lower-cased), whether or not an account has it, so unknown
+    and existing addresses behave the same. ``factor`` keeps password and code failures apart.
+    """
+
+    limits: SignInLimits
+    per_address: FailureBackoff
+    per_account: FailureBackoff
+
+    def admit(self, factor: str, ip: str, account: str) -> float:
+        """Count the attempt; the seconds it must wait (0: check it). Raises :class:`RateLimited`."""
+        account = account.strip().lower()
+        self.limits.check_address(ip)
+        wait = self.per_address.wait(f"{factor}:{ip}:{account}")
+        if wait > 0:
+            return wait
+        self.limits.check_account(account)
+        return self.per_account.wait(f"{factor}:{account}")
+
+    def failed(self, factor: str, ip: str, account: str) -> None:
+        account = account.strip().lower()
+        self.per_address.fail(f"{factor}:{ip}:{account}")
+        self.per_account.fail(f"{factor}:{account}")
+
+    def succeeded(self, factor: str, ip: str, account: str) -> None:
+        account = account.strip().lower()
+        self.per_address.clear(f"{factor}:{ip}:{account}")
+        self.per_account.clear(f"{factor}:{account}")
+
+    def reset(self) -> None:
+        self.limits.per_ip.reset()
+        self.limits.per_account.reset()
+        self.per_address.reset()
+        self.per_account.reset()
 
 
 # Windows and default limits (docs/security.md); the limits are the settings sign_in_limit_per_ip,
@@ -108,6 +229,9 @@ class SignInLimits:
 SIGN_IN_PER_IP = (30, 60.0)  # 30 attempts a minute from one address (a customs office behind one NAT)
 SIGN_IN_PER_ACCOUNT = (20, 300.0)  # 20 attempts (each step counts) in 5 minutes for one account
 TOKEN_REQUESTS = (1200, 60.0)  # 1,200 requests a minute for one API token (20 a second)
+FREE_FAILURES = 5  # failed passwords (or codes) before any wait
+ADDRESS_BACKOFF = (60.0, 3600.0)  # then from one address: 1 minute, doubling up to an hour
+ACCOUNT_BACKOFF = (1.0, 300.0)  # and for the account from every address: 1 second, up to 5 minutes
 
 _state_lock = threading.Lock()
 
@@ -134,6 +258,24 @@ def sign_in_limits(app: Any) -> SignInLimits:
             )
             app.state.sign_in_limits = limits
     return limits
+
+
+def sign_in_guard(app: Any) -> SignInGuard:
+    """The application's :class:`SignInGuard` (its rate limits are :func:`sign_in_limits`)."""
+    guard: SignInGuard | None = getattr(app.state, "sign_in_guard", None)
+    limits = sign_in_limits(app)
+    if guard is not None and guard.limits is limits:
+        return guard
+    with _state_lock:
+        guard = getattr(app.state, "sign_in_guard", None)
+        if guard is None or guard.limits is not limits:  # the limits were replaced (tests)
+            guard = SignInGuard(
+                limits,
+                per_address=FailureBackoff(FREE_FAILURES, *ADDRESS_BACKOFF),
+                per_account=FailureBackoff(FREE_FAILURES, *ACCOUNT_BACKOFF),
+            )
+            app.state.sign_in_guard = guard
+    return guard
 
 
 def token_limiter(app: Any) -> SlidingWindowLimiter:

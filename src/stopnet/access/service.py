@@ -12,17 +12,16 @@ from sqlalchemy.orm import Session
 
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, Unauthenticated
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
 from stopnet.db.models import ApiToken, Organisation, Role, User, utcnow
 from stopnet.db.models.access import RecoveryCode
 
 from . import policy, totp
 from .passwords import hash_password, needs_rehash, verify_password
 from .principal import Principal
-from .ratelimit import SlidingWindowLimiter
+from .ratelimit import SignInGuard, SlidingWindowLimiter, too_many_failures
 
 TOKEN_PREFIX = "stn"  # noqa: S105 - a public prefix, not a secret
-MAX_FAILURES = 5
-LOCK_MINUTES = 15
 ALL_SCOPES = frozenset({"cases:read", "cases:write", "cases:validate", "import", "export", "audit:read"})
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
@@ -43,39 +42,57 @@ def principal_for(user: User, org: Organisation, via: str = "session") -> Princi
     )
 
 
-def authenticate(session: Session, email: str, password: str, *, ip: str | None = None) -> User:
-    """Check a password; lock the account for a while after repeated failures.
+def authenticate(
+    session: Session, email: str, password: str, *, ip: str | None = None, guard: SignInGuard | None = None
+) -> User:
+    """Check a password, behind the sign-in guard (rate limits and the back-off of failures).
+
+    Every refusal costs one Argon2 verification and says the same for an existing and an unknown
+    address: "wrong e-mail or password", or, while failures impose a wait, "too many failed sign-ins;
+    try again in …". A wait holds attempts back without checking them; it never locks the account:
+    the owner, from another address, waits at most the per-account cap (ratelimit.SignInGuard).
 
     This is the first step of a sign-in: :func:`next_step` says what is still asked (the second factor,
     a new password) before :func:`complete_sign_in` opens a session.
     """
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    now = utcnow()
+    account, address = email.strip().lower(), ip or "unknown"
+    wait = guard.admit("password", address, account) if guard is not None else 0.0
+    user = session.scalar(select(User).where(User.email == account))
+    if wait > 0:
+        verify_password(_DUMMY_HASH(), password)  # the cost of a check, without checking
+        raise Unauthenticated(too_many_failures(wait))
     if user is None or not user.is_active:
         verify_password(_DUMMY_HASH(), password)  # same cost whether or not the user exists
+        if guard is not None:
+            guard.failed("password", address, account)
         raise Unauthenticated("wrong e-mail or password")
-    if user.locked_until and user.locked_until > now:
-        raise Unauthenticated("too many failed sign-ins; try again later")
     if not verify_password(user.password_hash, password):
         user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + dt.timedelta(
-                minutes=LOCK_MINUTES * (user.failed_logins - MAX_FAILURES + 1)
-            )
-        details = {"factor": "password", "failures": user.failed_logins, **_ip(ip)}
-        if user.locked_until and user.locked_until > now:
-            details["locked_until"] = user.locked_until.isoformat()
+        details: dict[str, object] = {"factor": "password", "failures": user.failed_logins, **_ip(ip)}
+        if guard is not None:
+            guard.failed("password", address, account)
+            _note_wait(user, guard, "password", account, details)
         record(session, None, "auth.failure", "user", user.id, details)
         session.flush()
         raise Unauthenticated("wrong e-mail or password")
+    if guard is not None:
+        guard.succeeded("password", address, account)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
     if not user.totp_enabled:
-        user.last_login_at = now
+        user.last_login_at = utcnow()
     session.flush()
     return user
+
+
+def _note_wait(user: User, guard: SignInGuard, factor: str, account: str, details: dict[str, object]) -> None:
+    """Keep the account's wait in ``locked_until`` (shown to administrators, audited); never checked."""
+    wait = guard.per_account.wait(f"{factor}:{account}")
+    user.locked_until = utcnow() + dt.timedelta(seconds=wait) if wait > 0 else None
+    if user.locked_until is not None:
+        details["locked_until"] = user.locked_until.isoformat()
 
 
 def _ip(ip: str | None) -> dict[str, str]:
@@ -102,23 +119,30 @@ def pending_user(session: Session, user_id: int, epoch: int) -> User:
     return user
 
 
-def verify_second_factor(session: Session, user: User, code: str, *, ip: str | None = None) -> str:
-    """Check a TOTP code or a recovery code; returns which. Failures count and lock like passwords."""
-    now = utcnow()
-    if user.locked_until and user.locked_until > now:
-        raise Unauthenticated("too many failed sign-ins; try again later")
+def verify_second_factor(
+    session: Session, user: User, code: str, *, ip: str | None = None, guard: SignInGuard | None = None
+) -> str:
+    """Check a TOTP code or a recovery code; returns which. Failures wait like passwords' (their own
+    count: a right password does not clear it), with the same message."""
+    address = ip or "unknown"
+    wait = guard.admit("code", address, user.email) if guard is not None else 0.0
+    if wait > 0:
+        raise Unauthenticated(too_many_failures(wait))
     factor = _use_code(session, user, code)
-    if factor is None:
+    if factor in (None, _USED):
         user.totp_failures += 1
         details: dict[str, object] = {"factor": "totp", "failures": user.totp_failures, **_ip(ip)}
-        if user.totp_failures >= MAX_FAILURES:
-            user.locked_until = now + dt.timedelta(
-                minutes=LOCK_MINUTES * (user.totp_failures - MAX_FAILURES + 1)
-            )
-            details["locked_until"] = user.locked_until.isoformat()
+        if guard is not None:
+            guard.failed("code", address, user.email)
+            _note_wait(user, guard, "code", user.email, details)
         record(session, None, "auth.failure", "user", user.id, details)
         session.flush()
+        if factor == _USED:
+            raise Unauthenticated(CODE_USED)
         raise Unauthenticated("wrong code")
+    if guard is not None:
+        guard.succeeded("code", address, user.email)
+        guard.succeeded("password", address, user.email)
     user.totp_failures = 0
     user.failed_logins = 0
     user.locked_until = None
@@ -126,14 +150,22 @@ def verify_second_factor(session: Session, user: User, code: str, *, ip: str | N
     return factor
 
 
+_USED = "used"
+CODE_USED = (
+    "this code has already been used (each code works once, also the one that turned two-step sign-in "
+    "on); wait for the next code of your app"
+)
+
+
 def _use_code(session: Session, user: User, code: str) -> str | None:
-    """Accept a TOTP code (never the same step twice) or an unused recovery code (then spent); else None."""
+    """Accept a TOTP code (never the same step twice) or an unused recovery code (then spent): which,
+    ``_USED`` for a right TOTP code of a step already used, else None."""
     if not (user.totp_enabled and user.totp_secret):
         return None
     if totp.looks_like_totp(code):
         step = totp.matching_step(user.totp_secret, code, user.totp_last_step)
         if step is None:
-            return None
+            return _USED if totp.matching_step(user.totp_secret, code, None) is not None else None
         # conditional update: two requests racing with the same code cannot both succeed
         done = session.execute(
             update(User)
@@ -141,7 +173,7 @@ def _use_code(session: Session, user: User, code: str) -> str | None:
             .values(totp_last_step=step)
             .execution_options(synchronize_session="fetch")
         )
-        return "totp" if done.rowcount == 1 else None  # type: ignore[attr-defined]
+        return "totp" if done.rowcount == 1 else _USED  # type: ignore[attr-defined]
     if not totp.normalise_recovery_code(code):
         return None
     spent = session.execute(
@@ -517,8 +549,13 @@ def list_users(
             raise Forbidden("a contact point sees the accounts of its own administration only")
         stmt = stmt.where(User.org_id == org.id)
     if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(User.email).like(like), func.lower(User.display_name).like(like)))
+        like = contains_pattern(q.strip())
+        stmt = stmt.where(
+            or_(
+                func.lower(User.email).like(like, escape=LIKE_ESCAPE),
+                func.lower(User.display_name).like(like, escape=LIKE_ESCAPE),
+            )
+        )
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     items = session.scalars(
         stmt.order_by(User.org_id, User.email).offset((page - 1) * page_size).limit(page_size)

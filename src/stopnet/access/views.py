@@ -25,7 +25,7 @@ from stopnet.web.sessions import COOKIE, check_csrf, csrf_token, make_cookie
 
 from . import service, totp
 from .principal import Principal
-from .ratelimit import RateLimited, limit_password_check, sign_in_limits
+from .ratelimit import RateLimited, limit_password_check, sign_in_guard, sign_in_limits
 from .schemas import AccountOut, RecoveryCodesOut, TotpEnrolment
 
 log = logging.getLogger("stopnet.access")
@@ -95,12 +95,10 @@ def login(
     ip = client_ip(request)
     ctx = {"next": _safe_next(next), "login_csrf": expected, "email": email}
     try:
-        sign_in_limits(request.app).check(ip, email)
+        user = service.authenticate(db, email, password, ip=ip, guard=sign_in_guard(request.app))
     except RateLimited as e:
         log.warning("sign-in rate limited: ip=%s account=%s", ip, email[:254])
         return _too_many(render(request, "login.html", {**ctx, "error": e.message}, status_code=429), e)
-    try:
-        user = service.authenticate(db, email, password, ip=ip)
     except Unauthenticated as e:
         db.commit()  # keep the failure count
         return render(request, "login.html", {**ctx, "error": e.message}, status_code=401)
@@ -200,12 +198,10 @@ def second_factor(
         )
     ip = client_ip(request)
     try:
-        sign_in_limits(request.app).check(ip, user.email)
+        factor = service.verify_second_factor(db, user, code, ip=ip, guard=sign_in_guard(request.app))
     except RateLimited as e:
         page = _step_page(request, "account/second_factor.html", raw, next, 429, error=e.message)
         return _too_many(page, e)
-    try:
-        factor = service.verify_second_factor(db, user, code, ip=ip)
     except Unauthenticated as e:
         db.commit()  # keep the failure count
         return _step_page(request, "account/second_factor.html", raw, next, 401, error=e.message)

@@ -33,6 +33,7 @@ import logging
 import math
 import threading
 import time
+import unicodedata
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -1031,13 +1032,29 @@ def bare_statements(
 # ---------------------------------------------------------------------------------------------- CSV
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Characters a spreadsheet may skip before a formula sign: spaces and invisible ones (zero-width space
+# and joiners, BOM, bidi marks: Unicode categories Z*, Cc and Cf).
+_SKIPPED_CATEGORIES = ("Zs", "Zl", "Zp", "Cc", "Cf")
 
 
 def csv_cell(value: Any) -> Any:
-    """A cell safe to open in a spreadsheet: text starting with = + - @ tab or CR gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A cell safe to open in a spreadsheet: text that starts with = + - @ tab or CR, also written
+    full-width (＝ ＋ － ＠) or small (﹦ ﹢ ﹣ ﹫), or after spaces and invisible characters, gets a
+    leading quote."""
+    if isinstance(value, str) and _looks_like_formula(value):
         return "'" + value
     return value
+
+
+def _looks_like_formula(text: str) -> bool:
+    if text.startswith(_FORMULA_START):
+        return True
+    for ch in text:
+        if unicodedata.category(ch) not in _SKIPPED_CATEGORIES:  # the first visible character
+            return unicodedata.normalize("NFKC", ch).startswith(_FORMULA_START)
+        if ch in "\t\r":
+            return True
+    return False
 
 
 def panel_table(name: str, model: Any) -> tuple[list[str], list[list[Any]]]:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.core.errors import FieldError, InvalidInput
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
 from stopnet.core.pagination import PagingDep
 from stopnet.db.models import AuditEntry, Organisation
 from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
@@ -57,10 +58,6 @@ class AuditPage(BaseModel):
     page_size: int
 
 
-def _like(text: str) -> str:
-    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def _where(session: Session, f: AuditFilters) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = []
     if f.action:
@@ -73,7 +70,9 @@ def _where(session: Session, f: AuditFilters) -> list[ColumnElement[bool]]:
         if actor.isdigit():
             clauses.append(AuditEntry.actor_user_id == int(actor))
         else:
-            clauses.append(func.lower(AuditEntry.actor_label).like(_like(actor), escape="\\"))
+            clauses.append(
+                func.lower(AuditEntry.actor_label).like(contains_pattern(actor), escape=LIKE_ESCAPE)
+            )
     if f.org:
         org_id = session.scalar(select(Organisation.id).where(Organisation.code == f.org.strip().upper()))
         clauses.append(AuditEntry.actor_org_id == (org_id if org_id is not None else -1))

@@ -19,6 +19,7 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
 from stopnet.core.validation import field_errors
 from stopnet.db.models import (
     Case,
@@ -458,12 +459,14 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
     if seizure_conds:
         c.append(exists().where(Seizure.case_id == Case.id, *seizure_conds))
     if filters.q:
-        like = f"%{filters.q.lower()}%"
+        like = contains_pattern(filters.q)
         c.append(
             or_(
-                func.lower(Case.reference).like(like),
-                func.lower(Case.notes).like(like),
-                exists().where(Seizure.case_id == Case.id, func.lower(Seizure.brand).like(like)),
+                func.lower(Case.reference).like(like, escape=LIKE_ESCAPE),
+                func.lower(Case.notes).like(like, escape=LIKE_ESCAPE),
+                exists().where(
+                    Seizure.case_id == Case.id, func.lower(Seizure.brand).like(like, escape=LIKE_ESCAPE)
+                ),
             )
         )
     return c

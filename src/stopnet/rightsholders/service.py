@@ -36,6 +36,8 @@ from stopnet.access import policy
 from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.core.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound, TooLarge
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
+from stopnet.core.pdf import refuse_active_content
 from stopnet.db.models import (
     Case,
     CaseStatus,
@@ -274,9 +276,11 @@ def list_brands(
         key = normalise_brand(q)
         stmt = stmt.where(
             or_(
-                func.lower(Brand.name).like(_like(q), escape="\\"),
+                func.lower(Brand.name).like(contains_pattern(q), escape=LIKE_ESCAPE),
                 Brand.id.in_(
-                    select(BrandAlias.brand_id).where(BrandAlias.normalised.like(_like(key), escape="\\"))
+                    select(BrandAlias.brand_id).where(
+                        BrandAlias.normalised.like(contains_pattern(key), escape=LIKE_ESCAPE)
+                    )
                 ),
             )
         )
@@ -628,6 +632,8 @@ def sniff_type(filename: str, data: bytes) -> str:
         if data.startswith(magic):
             if not name.endswith(suffixes):
                 break
+            if ctype == "application/pdf":
+                refuse_active_content(filename, data)
             return ctype
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and name.endswith(".webp"):
         return "image/webp"
@@ -956,11 +962,6 @@ def guide_out(session: Session, g: Guide, v: GuideVersion, now: dt.datetime | No
     )
 
 
-def _like(text: str) -> str:
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search_guides(
     session: Session,
     principal: Principal,
@@ -1002,15 +1003,17 @@ def search_guides(
         key = normalise_brand(search.brand)
         stmt = stmt.where(
             Guide.brand_id.in_(
-                select(BrandAlias.brand_id).where(BrandAlias.normalised.like(_like(key), escape="\\"))
+                select(BrandAlias.brand_id).where(
+                    BrandAlias.normalised.like(contains_pattern(key), escape=LIKE_ESCAPE)
+                )
             )
         )
     if search.product:
-        like = _like(search.product)
+        like = contains_pattern(search.product)
         stmt = stmt.where(
             or_(
-                func.lower(GuideVersion.products).like(like, escape="\\"),
-                func.lower(GuideVersion.title).like(like, escape="\\"),
+                func.lower(GuideVersion.products).like(like, escape=LIKE_ESCAPE),
+                func.lower(GuideVersion.title).like(like, escape=LIKE_ESCAPE),
             )
         )
     if search.hs:
@@ -1022,11 +1025,11 @@ def search_guides(
         )
     if search.q:
         for word in search.q.split()[:8]:
-            like = _like(word)
+            like = contains_pattern(word)
             stmt = stmt.where(
                 or_(
                     *(
-                        func.lower(col).like(like, escape="\\")
+                        func.lower(col).like(like, escape=LIKE_ESCAPE)
                         for col in (
                             GuideVersion.title,
                             GuideVersion.summary,

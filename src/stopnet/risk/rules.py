@@ -131,8 +131,11 @@ class Token:
 
 
 _OPERATORS = ("==", "!=", "<=", ">=", "!~", "<", ">", "~", "+", "-", "*", "/", "%", "(", ")", "[", "]", ",")
-_NUMBER_RE = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Numbers are ASCII digits only ("²" or "٣" are not numbers); names are letters, digits and "_" of any
+# script (a field of no schema is then refused by name, "unknown field 'prénom'").
+_DIGITS = frozenset("0123456789")
+_NUMBER_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_IDENT_RE = re.compile(r"[^\W\d]\w*")
 _ESCAPES = {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}
 
 
@@ -170,12 +173,13 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("STR", "".join(chars), i))
             i = j + 1
             continue
-        if ch.isdigit() or (ch == "." and i + 1 < n and text[i + 1].isdigit()):
+        if ch in _DIGITS or (ch == "." and i + 1 < n and text[i + 1] in _DIGITS):
             m = _NUMBER_RE.match(text, i)
-            assert m is not None
+            if m is None:  # not reached: the first character always starts a number
+                raise RuleError(f"malformed number starting with {ch!r}", i, text)
             raw = m.group(0)
             end = m.end()
-            if end < n and (text[end].isalpha() or text[end] == "_" or text[end] == "."):
+            if end < n and (text[end].isalnum() or text[end] == "_" or text[end] == "."):
                 raise RuleError(f"malformed number {text[i : end + 1]!r}", i, text)
             value: int | float = float(raw) if any(c in raw for c in ".eE") else int(raw)
             if isinstance(value, float) and not math.isfinite(value):
@@ -190,9 +194,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(Token("LIST", m.group(0), i))
             i = m.end()
             continue
-        if ch.isalpha() or ch == "_":
-            m = _IDENT_RE.match(text, i)
-            assert m is not None
+        m = _IDENT_RE.match(text, i) if ch.isalpha() or ch == "_" else None
+        if m is not None:
             word = m.group(0)
             if word.startswith("__"):
                 raise RuleError(f"names starting with '__' are not allowed: {word!r}", i, text)
@@ -218,6 +221,8 @@ def tokenize(text: str) -> list[Token]:
                 raise RuleError(f"use 'and' / 'or' instead of {ch!r}", i, text)
             if ch in ":{}`;\\$!^":
                 raise RuleError(f"character {ch!r} is not allowed", i, text)
+            if ch.isdigit() or ch.isnumeric():
+                raise RuleError(f"{ch!r} is not a digit of a number (use 0-9)", i, text)
             raise RuleError(f"unexpected character {ch!r}", i, text)
     tokens.append(Token("EOF", None, n))
     return tokens

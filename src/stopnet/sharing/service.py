@@ -34,6 +34,7 @@ from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.config import Settings
 from stopnet.core.errors import FieldError, Forbidden, InvalidInput, NotFound, ServiceError, TooLarge
+from stopnet.core.pdf import refuse_active_content
 from stopnet.db.models import (
     Case,
     Operation,
@@ -204,6 +205,8 @@ def detect_type(filename: str, declared: str | None, data: bytes, settings: Sett
         raise InvalidInput(
             [FieldError("file", f"the file's content is not {ctype}", value=filename)], "attachment refused"
         )
+    if ctype == "application/pdf":
+        refuse_active_content(filename, data)
     return ctype
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -251,11 +251,11 @@ async def create_thread_form(code: str, request: Request, principal: CurrentPrin
 def _thread_context(db: Session, principal: Principal, thread_id: int) -> dict[str, Any]:
     detail = service.thread_detail(db, principal, thread_id)
     first_unread = next((m.id for m in detail.messages if m.id > detail.last_read_message_id), None)
-    if principal.user_id is not None and detail.messages:
-        service.mark_read(db, principal, thread_id)
     return {
         "thread": detail,
         "first_unread": first_unread,
+        # the page marks what it shows read by a POST once loaded (htmx), never by its GET
+        "mark_read": principal.user_id is not None and first_unread is not None,
         "errors": [],
         "form": {},
         "post_url": f"/threads/{thread_id}/messages",
@@ -264,10 +264,28 @@ def _thread_context(db: Session, principal: Principal, thread_id: int) -> dict[s
 
 @router.get("/threads/{thread_id}", dependencies=[READ])
 def thread_page(thread_id: int, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
-    """The conversation; opening it marks it read."""
+    """The conversation; a GET changes nothing, the page then posts its read mark (below)."""
     ctx = _thread_context(db, principal, thread_id)
-    db.commit()
     return render(request, "sharing/thread.html", ctx, json=ctx["thread"], principal=principal)
+
+
+@router.post("/threads/{thread_id}/read", dependencies=[SESSION_ONLY])
+def mark_thread_read(
+    thread_id: int,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    upto: Annotated[int | None, Form(ge=0)] = None,
+) -> Response:
+    """Mark the thread read up to the last message the page showed (sent by htmx once it is loaded;
+    without JavaScript, by the page's "Mark as read" button)."""
+    require_csrf(request, csrf_token)
+    service.mark_read(db, principal, thread_id, upto)
+    db.commit()
+    if request.headers.get("hx-request"):
+        return Response(status_code=204)
+    return RedirectResponse(f"/threads/{thread_id}", status_code=303)
 
 
 async def _post_form(

@@ -27,6 +27,7 @@ from . import openapi
 from .assets import STATIC, static_files
 from .sessions import secret_key
 from .templating import templates
+from .uploads import BodyLimits
 
 log = logging.getLogger("stopnet.web")
 
@@ -222,6 +223,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine, info=session_info(settings))
     app.state.secret = secret_key(settings)
+    app.add_middleware(BodyLimits, settings=settings)  # inside SecurityHeaders: its refusals get them too
     app.add_middleware(SecurityHeaders, secure=settings.secure_cookies)
     # outermost: compresses pages, JSON and static files; never the live feed (text/event-stream is
     # excluded by Starlette, so each event still goes out as it is sent)
