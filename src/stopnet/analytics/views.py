@@ -21,6 +21,7 @@ from stopnet.core.errors import InvalidInput, NotFound
 from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
 from stopnet.reference import get_reference
+from stopnet.reporting.schemas import CaseFilters
 from stopnet.sharing import service as sharing_service
 from stopnet.web.deps import DB, READ, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
@@ -138,18 +139,8 @@ def cases_behind(op: Operation, filters: DashboardFilters) -> str:
     return f"/operations/{op.code}/cases" + (f"?{urlencode(params)}" if params else "")
 
 
-CASE_LIST_FILTERS = frozenset(
-    {
-        "date_from",
-        "date_to",
-        "region",
-        "country",
-        "commodity_group",
-        "commodity_code",
-        "channel",
-        "is_ecommerce",
-    }
-)
+#: The dashboard's filters that the case list takes too (the same names, the same codes).
+CASE_LIST_FILTERS = frozenset(CaseFilters.model_fields) & frozenset(DashboardFilters.model_fields)
 
 
 @router.get("/operations/{code}/dashboard", dependencies=[READ])

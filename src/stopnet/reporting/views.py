@@ -383,14 +383,19 @@ def import_page(code: str, request: Request, db: DB, principal: CurrentPrincipal
     )
 
 
+async def _form_file(request: Request, file: UploadFile, max_bytes: int) -> bytes:
+    """The uploaded file of a page's form, after its CSRF token is checked."""
+    form = await request.form()
+    require_csrf(request, str(form.get("csrf_token", "")))
+    return await read_upload(file, max_bytes)
+
+
 @router.post("/operations/{code}/import", dependencies=[SESSION_ONLY])
 async def import_upload(
     code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
 ) -> Response:
-    form = await request.form()
-    require_csrf(request, str(form.get("csrf_token", "")))
     try:
-        data = await read_upload(file, settings.max_upload_bytes)
+        data = await _form_file(request, file, settings.max_upload_bytes)
     except InvalidInput as e:
         return await run_in_threadpool(_import_page_error, request, code, principal, e)
     return await run_in_threadpool(_import_sync, request, code, file.filename or "upload", data, principal)
@@ -417,10 +422,8 @@ async def import_annotated(
     code: str, request: Request, file: UploadFile, settings: AppSettings, principal: CurrentPrincipal
 ) -> Response:
     """Check the file only, and download it with a problem column (nothing is imported)."""
-    form = await request.form()
-    require_csrf(request, str(form.get("csrf_token", "")))
     try:
-        data = await read_upload(file, settings.max_upload_bytes)
+        data = await _form_file(request, file, settings.max_upload_bytes)
     except InvalidInput as e:
         return await run_in_threadpool(_import_page_error, request, code, principal, e)
     return await run_in_threadpool(_annotate_sync, request, code, file.filename or "upload", data, principal)
