@@ -113,7 +113,9 @@ def test_the_api_says_which_field_is_wrong(client, world, signed_in, db):
     assert r.status_code == 422
     body = r.json()
     assert body["detail"] == "wrong password: the token was not created"
-    assert body["errors"] == [{"field": "password", "message": "this is not your password"}]
+    assert body["errors"] == [
+        {"field": "password", "code": "wrong_password", "message": "this is not your password"}
+    ]
 
 
 def test_a_changed_e_mail_address_signs_in_and_is_audited(client, world, signed_in, db):

@@ -127,7 +127,8 @@ def test_cli_train_and_evaluate_end_to_end(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)  # the JSON report on stdout; progress goes to stderr
+    assert "trees" in res.stderr
     assert model_path.exists() and report["train_rows"] == 3000
     assert report["valid"]["n"] == 1500 and report["valid"]["auc"] > 0.5
 

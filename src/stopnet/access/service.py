@@ -371,9 +371,13 @@ def confirm_password(user: User, password: str, what: str, field: str = "passwor
     """Sensitive changes to an account ask for its password again (a session left open, or stolen, is
     not enough); ``what`` says, in the error, what was therefore not done."""
     if not password:
-        raise InvalidInput([FieldError(field, "type your password to confirm")], f"password needed: {what}")
+        raise InvalidInput(
+            [FieldError(field, "type your password to confirm", code="required")], f"password needed: {what}"
+        )
     if not verify_password(user.password_hash, password):
-        raise InvalidInput([FieldError(field, "this is not your password")], f"wrong password: {what}")
+        raise InvalidInput(
+            [FieldError(field, "this is not your password", code="wrong_password")], f"wrong password: {what}"
+        )
 
 
 def change_password(
