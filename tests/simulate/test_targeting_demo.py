@@ -67,7 +67,7 @@ def test_consignments_of_the_home_administration_up_to_today(loaded) -> None:  #
         rows = s.execute(
             select(Consignment.org_id, Consignment.destination_country, Consignment.office)
         ).all()
-        assert info.consignments == len(rows) == 6000
+        assert info.consignments == len(rows) == 30_000
         assert {r.org_id for r in rows} == {fr.id}
         assert {r.destination_country for r in rows} == {"FR"}
         assert {r.office for r in rows} <= set(DEMO_OFFICES)
@@ -87,6 +87,10 @@ def test_a_model_a_rule_and_todays_selection(loaded) -> None:  # type: ignore[no
     with session_scope(factory) as s:
         model = s.scalar(select(TargetingModel).where(TargetingModel.active))
         assert model is not None and model.version == info.model_version
+        # its validation rests on enough seizures to mean something (profiled past inspections)
+        validation = model.metrics["validation"]
+        assert validation["seizures"] >= 30 and validation["n"] >= 200, validation
+        assert validation["auc"] > 0.75, validation
         assert Path(model.path).is_file() and Path(model.path).parent == root / "models"
         rule = s.scalar(select(TargetingRule).where(TargetingRule.code == info.rule))
         assert rule is not None and rule.status == RuleStatus.ACTIVE
@@ -151,7 +155,7 @@ def test_demo_command_loads_and_prints_the_selection(monkeypatch, tmp_path) -> N
     finally:
         get_settings.cache_clear()
     assert first.exit_code == 0, first.output
-    assert "Risk targeting: 6,000 simulated consignments of FR-CUS" in first.output
+    assert "Risk targeting: 30,000 simulated consignments of FR-CUS" in first.output
     assert "/operations/STOP-IV/targeting/selection?day=" in first.output
     assert list((tmp_path / "models").glob("*.zip"))
     assert second.exit_code == 0, second.output

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -45,17 +46,35 @@ class TargetingDemoInfo:
 
 
 def demo_consignments(
-    org_country: str, today: dt.date, n: int, days: int, seed: int, inspection_rate: float = 0.25
+    org_country: str,
+    today: dt.date,
+    n: int,
+    days: int,
+    seed: int,
+    inspection_rate: float = 0.12,
+    profiled_rate: float = 0.7,
 ) -> pl.DataFrame:
     """``n`` simulated consignments for an administration (destination ``org_country``, its offices),
     declared over the ``days`` days ending two days before ``today``. They arrive one to eleven days after
     their declaration, so some are still on their way (advance data); only those that arrived before
-    ``today`` can have been inspected."""
+    ``today`` can have been inspected. Past inspections followed the officers' profiling, as real ones
+    do: ``profiled_rate`` of the fraudulent consignments were inspected, ``inspection_rate`` of the
+    others, so the model is trained and validated on enough seizures to mean something (and the
+    historic labels carry the selection bias that the selection's exploration share corrects)."""
     from stopnet.risk.simulation import generate_consignments
 
     frame = generate_consignments(
-        n, start=today - dt.timedelta(days=days + 2), days=days, seed=seed, inspection_rate=inspection_rate
+        n, start=today - dt.timedelta(days=days + 2), days=days, seed=seed, labels="none", truth=True
     )
+    rng = np.random.default_rng(seed + 1)
+    fraud = frame.get_column("truth_fraud").to_numpy()
+    inspected = rng.random(frame.height) < np.where(fraud, profiled_rate, inspection_rate)
+    seized = pl.Series("seized", inspected & fraud)
+    frame = frame.with_columns(
+        pl.Series("inspected", inspected),
+        seized,
+        pl.when(seized).then(pl.col("truth_commodity_code")).otherwise(None).alias("commodity_code"),
+    ).drop("truth_fraud", "truth_commodity_code", "truth_pattern")
     offices = sorted(frame.get_column("office").unique().to_list())
     not_yet = pl.col("arrival_date") >= pl.lit(today)
     return frame.with_columns(
@@ -77,7 +96,7 @@ def seed_demo_targeting(
     key_master: bytes,
     model_dir: Path,
     today: dt.date,
-    n: int = 6000,
+    n: int = 30_000,
     days: int = 14,
     seed: int = 42,
     capacity: str = "5%",
