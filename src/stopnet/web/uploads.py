@@ -8,6 +8,8 @@ from typing import Any
 
 from fastapi import Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -133,6 +135,16 @@ class BodyLimits:
                 return None
             except ServiceError as e:  # a revoked or expired token
                 return e
+            except (DBAPIError, SQLAlchemyTimeoutError) as e:  # an outage: 503 as the app answers it
+                from .app import DB_RETRY_AFTER_SECONDS, database_fault
+
+                cause = database_fault(e)
+                if cause is None:
+                    raise
+                return DatabaseUnavailable(
+                    f"the database is unavailable ({cause}); nothing was saved, retry in a few seconds",
+                    DB_RETRY_AFTER_SECONDS,
+                )
             finally:
                 session.rollback()
                 session.close()
@@ -150,6 +162,17 @@ class BodyLimits:
             response = HTMLResponse(page, status_code=error.status_code, headers=extra)
         response.headers["connection"] = "close"
         await response({"type": "http"}, _no_body, send)
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database could not be reached while checking who sends an upload."""
+
+    status_code = 503
+    code = "database_unavailable"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 async def _no_body() -> Any:
