@@ -241,8 +241,9 @@ def consignments(n: int = 40) -> list[dict[str, Any]]:
 def _targeting(
     client: TestClient, h: dict[str, dict[str, str]], aw: AuthzWorld, factory: sessionmaker[Session]
 ) -> None:
-    """FR-CUS's risk-targeting data: consignments, a tested and active rule, a selection, two proposals."""
-    from stopnet.db.models.targeting import RuleProposal
+    """FR-CUS's risk-targeting data: consignments, a tested and active rule, a selection, two proposals and
+    a risk model (its record: sharing it does not read the file)."""
+    from stopnet.db.models.targeting import RuleProposal, TargetingModel
 
     fr = h["fr_officer"]
     records = consignments()
@@ -272,6 +273,17 @@ def _targeting(
             s.add(p)
             s.flush()
             aw.ids[key] = p.id
+        s.add(
+            TargetingModel(
+                operation_id=aw.world.op.id,
+                org_id=aw.world.orgs["FR-CUS"].id,
+                version="consignment-lgbm-fr-1",
+                path="/nonexistent/fr-1.zip",
+                sha256="0" * 64,
+                active=True,
+            )
+        )
+        aw.texts["model"] = "consignment-lgbm-fr-1"
         s.commit()
 
 

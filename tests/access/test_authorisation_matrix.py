@@ -382,6 +382,13 @@ MATRIX: dict[str, dict[str, Expect]] = {
     },
     "POST /api/v1/targeting/operations/{code}/proposals/{proposal_id}/dismiss": {"spare proposal": TARGETERS},
     "POST /operations/{code}/targeting/proposals/{proposal_id}/dismiss": {"spare proposal": TARGETERS},
+    # FR-CUS's risk model: shared by the coordinating unit or FR's contact point (not an officer)
+    "POST /api/v1/targeting/operations/{code}/models/{version}/sharing": one(
+        allow("admin", "coordinator", "contact_point")
+    ),
+    "POST /operations/{code}/targeting/models/{version}/sharing": one(
+        allow("admin", "coordinator", "contact_point")
+    ),
     # personal-data retention and purge (src/stopnet/maintenance/purge.py): the coordinating unit
     "GET /api/v1/operations/{code}/data-protection": one(COORDINATING),
     "PUT /api/v1/operations/{code}/data-protection": one(COORDINATING),
@@ -421,6 +428,7 @@ DEFAULT_IDS = {
     "rule_id": "rule",
     "selection_id": "selection",
     "proposal_id": "proposal",
+    "version": "model",
 }
 TARGETS: dict[str, dict[str, str]] = {
     "": {},
@@ -592,6 +600,10 @@ BODIES: dict[str, Callable[[AuthzWorld], dict[str, Any]]] = {
     "POST /api/v1/targeting/operations/{code}/rules/{rule_id}/activate": lambda aw: {"json": {}},
     "POST /api/v1/targeting/operations/{code}/rules/{rule_id}/test": lambda aw: {"json": {}},
     "POST /api/v1/targeting/operations/{code}/scoring": lambda aw: {"json": {"org_code": "FR-CUS"}},
+    "POST /api/v1/targeting/operations/{code}/models/{version}/sharing": lambda aw: {
+        "json": {"shared": True}
+    },
+    "POST /operations/{code}/targeting/models/{version}/sharing": lambda aw: {"data": {"shared": "1"}},
     "POST /api/v1/targeting/operations/{code}/selections": lambda aw: {
         "json": {"day": "2025-05-15", "capacity": "5", "org_code": "FR-CUS"}
     },

@@ -116,14 +116,15 @@ def test_inspection_feedback_retrain_new_model_version_and_api_score(
     week = [w for w in perf["weeks"] if w["selected"]]
     assert week and week[-1]["inspected"] == 2 and week[-1]["seizures"] == 1 and week[-1]["precision"] == 0.5
 
-    # retrain from the CLI (as the operation's coordinator): a new model version is registered
+    # retrain FR's model from the CLI (as the operation's coordinator): a new model version is registered
     monkeypatch.setenv("STOPNET_DATABASE_URL", database_url)
     get_settings.cache_clear()
     from stopnet.cli import app as cli
 
     out = tmp_path / "model.zip"
     result = CliRunner().invoke(
-        cli, ["risk", "retrain", "--operation", OP, "--out", str(out), "--max-rounds", "30"]
+        cli,
+        ["risk", "retrain", "--operation", OP, "--for", "FR-CUS", "--out", str(out), "--max-rounds", "30"],
     )
     get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -141,6 +142,12 @@ def test_inspection_feedback_retrain_new_model_version_and_api_score(
     models = client.get(f"{OPS}/models", headers=world["coordinator"].headers).json()
     assert [m["active"] for m in models] == [True] and models[0]["version"] == report["model_version"]
     assert models[0]["metrics"]["validation"]["seizures"] == report["validation"]["seizures"]
+    assert models[0]["org_code"] == report["org_code"] == "FR-CUS" and not models[0]["shared"]
+    # FR sees its own model; another administration neither sees it nor is scored by it
+    assert [m["version"] for m in client.get(f"{OPS}/models", headers=officer.headers).json()] == [
+        report["model_version"]
+    ]
+    assert client.get(f"{OPS}/models", headers=world["de_officer"].headers).json() == []
     # the performance page says what the validation figures rest on, greyed when too few seizures
     seizures = report["validation"]["seizures"]
     page = signed_in(officer).get(f"/operations/{OP}/targeting/performance", headers=HTML)

@@ -124,7 +124,9 @@ def seed_demo_targeting(
     frame = demo_consignments(org.country_code or "FR", today, n, days, seed)
     info.consignments = service.ingest_frame(session, officer, op, frame, key_master).stored
     model_dir.mkdir(parents=True, exist_ok=True)
-    out = service.retrain(session, coordinator, op, model_dir / f"{op.code.lower()}-demo.zip", seed=seed)
+    out = service.retrain(
+        session, coordinator, op, model_dir / f"{op.code.lower()}-demo.zip", seed=seed, org_code=org.code
+    )
     info.model_version = out.model_version
     code, name, expression = DEMO_RULE
     rule = service.create_rule(

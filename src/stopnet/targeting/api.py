@@ -23,6 +23,7 @@ from .schemas import (
     InspectionIn,
     InspectionOut,
     ModelOut,
+    ModelShareIn,
     PerformanceOut,
     ProposalDecisionOut,
     ProposalOut,
@@ -157,6 +158,15 @@ def score_stored(code: str, body: ScoreRunIn, db: DB, principal: CurrentPrincipa
 def models(code: str, db: DB, principal: CurrentPrincipal) -> list[ModelOut]:
     op = get_operation(db, principal, code)
     return service.list_models(db, principal, op)
+
+
+@router.post(OP + "/models/{version}/sharing", response_model=ModelOut, dependencies=[WRITE])
+def share_model(code: str, version: str, body: ModelShareIn, db: DB, principal: CurrentPrincipal) -> ModelOut:
+    """Show a model and its metrics to every member of the operation (``shared: true``), or stop."""
+    op = get_operation(db, principal, code)
+    out = service.share_model(db, principal, op, version, body.shared)
+    db.commit()
+    return out
 
 
 @router.get(OP + "/performance", response_model=PerformanceOut, dependencies=[READ])

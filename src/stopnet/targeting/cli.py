@@ -72,9 +72,20 @@ def retrain(
     seed: Annotated[int, typer.Option(help="Seed of the training.")] = 0,
     validation_fraction: Annotated[float, typer.Option(help="Share of the latest dates held out.")] = 0.2,
     max_rounds: Annotated[int, typer.Option(help="Most boosting rounds.")] = 120,
+    for_org: Annotated[
+        str | None,
+        typer.Option(
+            "--for", help="Administration whose consignments train it, e.g. FR-CUS (default: all, pooled)."
+        ),
+    ] = None,
+    shared: Annotated[
+        bool, typer.Option("--shared", help="Show the model and its metrics to every member.")
+    ] = False,
 ) -> None:
-    """Retrain the model from stored consignments with inspection results (time-based validation), print
-    the validation metrics and register the new model version as the operation's active model."""
+    """Retrain an administration's model from its stored consignments with inspection results (or, without
+    --for, the operation's pooled model from every administration's), with time-based validation; print the
+    validation metrics and register the new version as that administration's (or the pooled) active model.
+    A model and its metrics are seen by its administration and the coordinator only, unless --shared."""
     from sqlalchemy import select
 
     from stopnet.access.service import cli_principal
@@ -100,7 +111,10 @@ def retrain(
                 validation_fraction=validation_fraction,
                 seed=seed,
                 max_rounds=max_rounds,
+                org_code=for_org,
             )
+            if shared:
+                service.share_model(session, principal, op, report.model_version, True)
     except ServiceError as e:
         _fail(str(e))
         return

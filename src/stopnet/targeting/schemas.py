@@ -290,6 +290,12 @@ class InspectionOut(BaseModel):
 
 class ModelOut(BaseModel):
     version: str
+    #: the administration whose consignments trained it; None: the operation's pooled consignments
+    org_code: str | None = None
+    #: shown, with its metrics, to every member of the operation
+    shared: bool = False
+    #: whether the reader may share or unshare it (the coordinator; the owning administration's contact point)
+    may_share: bool = False
     active: bool
     sha256: str
     metrics: dict[str, Any]
@@ -297,8 +303,13 @@ class ModelOut(BaseModel):
     created_at: dt.datetime
 
 
+class ModelShareIn(_In):
+    shared: bool
+
+
 class RetrainOut(BaseModel):
     model_version: str
+    org_code: str | None = None
     path: str
     rows: int
     labelled: int

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import ColumnElement, and_, func, insert, select, true
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, true
 from sqlalchemy.orm import Session
 
 from stopnet.access.policy import case_read_clause, participation
@@ -887,10 +887,20 @@ class ModelCache:
 MODEL_CACHE = ModelCache()
 
 
-def active_model(session: Session, op_id: int) -> TargetingModel | None:
-    return session.scalar(
-        select(TargetingModel).where(TargetingModel.operation_id == op_id, TargetingModel.active.is_(True))
-    )
+def active_model(session: Session, op_id: int, org_id: int) -> TargetingModel | None:
+    """The model that scores ``org_id``'s consignments: its own active model, else the operation's active
+    pooled model where the coordinator has shared it with the members."""
+    rows = session.scalars(
+        select(TargetingModel).where(
+            TargetingModel.operation_id == op_id,
+            TargetingModel.active.is_(True),
+            or_(
+                TargetingModel.org_id == org_id,
+                TargetingModel.org_id.is_(None) & TargetingModel.shared.is_(True),
+            ),
+        )
+    ).all()
+    return next((m for m in rows if m.org_id == org_id), rows[0] if rows else None)
 
 
 @dataclass
@@ -944,7 +954,7 @@ def _score_and_store(
     session: Session, op: Operation, org_id: int, where: Sequence[ColumnElement[bool]]
 ) -> tuple[list[int], list[int], ScoredBatch, list[Rule], pl.DataFrame]:
     frame, pks = _load_frame(session, where)
-    model_row = active_model(session, op.id)
+    model_row = active_model(session, op.id, org_id)
     model = MODEL_CACHE.model(model_row) if model_row else None
     rules = active_rules(session, op.id, org_id)
     batch = score_frame(frame.drop("inspected", "seized"), model, MODEL_CACHE.rules(rules))
@@ -1038,7 +1048,7 @@ def score_one(
         raise _schema_error(e, "consignment") from e
     row = {k: row[k] for k in CONSIGNMENT_FIELDS}
     frame = consignment_frame(row)
-    model_row = active_model(session, op.id)
+    model_row = active_model(session, op.id, org.id)
     model = MODEL_CACHE.model(model_row) if model_row else None
     compiled = MODEL_CACHE.rules(active_rules(session, op.id, org.id))
     batch = score_frame(frame, model, compiled, explain_top_k, rows=[row])
@@ -1055,22 +1065,73 @@ def score_one(
     )
 
 
-def list_models(session: Session, principal: Principal, op: Operation) -> list[ModelOut]:
-    access(session, principal, op)
-    rows = session.scalars(
-        select(TargetingModel).where(TargetingModel.operation_id == op.id).order_by(TargetingModel.id.desc())
+def model_clause(scope: Scope) -> ColumnElement[bool]:
+    """The models ``scope`` may see: every model for the coordinator; its administration's own models and
+    the shared ones for a member (a model's metrics tell about the consignments it was trained on)."""
+    if scope.org_ids is None:
+        return true()
+    return or_(TargetingModel.org_id.in_(scope.org_ids), TargetingModel.shared.is_(True))
+
+
+def _model_out(m: TargetingModel, org_codes: Mapping[int, str], scope: Scope) -> ModelOut:
+    return ModelOut(
+        version=m.version,
+        may_share=may_manage_model(scope, m.org_id),
+        org_code=org_codes.get(m.org_id) if m.org_id is not None else None,
+        shared=m.shared,
+        active=m.active,
+        sha256=m.sha256,
+        metrics=m.metrics,
+        registered_by=m.registered_by_label,
+        created_at=m.created_at,
     )
-    return [
-        ModelOut(
-            version=m.version,
-            active=m.active,
-            sha256=m.sha256,
-            metrics=m.metrics,
-            registered_by=m.registered_by_label,
-            created_at=m.created_at,
+
+
+def list_models(session: Session, principal: Principal, op: Operation) -> list[ModelOut]:
+    """The operation's models that ``principal`` may see, newest first."""
+    scope = access(session, principal, op)
+    rows = list(
+        session.scalars(
+            select(TargetingModel)
+            .where(TargetingModel.operation_id == op.id, model_clause(scope))
+            .order_by(TargetingModel.id.desc())
         )
-        for m in rows
-    ]
+    )
+    codes = _org_codes(session, (m.org_id for m in rows if m.org_id is not None))
+    return [_model_out(m, codes, scope) for m in rows]
+
+
+def scoring_model(session: Session, principal: Principal, op: Operation) -> ModelOut | None:
+    """The model that scores the principal's consignments (the coordinator: the pooled active one)."""
+    scope = access(session, principal, op)
+    if scope.org_ids is None:
+        row = session.scalar(
+            select(TargetingModel).where(
+                TargetingModel.operation_id == op.id,
+                TargetingModel.active.is_(True),
+                TargetingModel.org_id.is_(None),
+            )
+        )
+    else:
+        row = active_model(session, op.id, scope.principal.org_id)
+    if row is None:
+        return None
+    return _model_out(row, _org_codes(session, [row.org_id] if row.org_id is not None else []), scope)
+
+
+def may_manage_model(scope: Scope, org_id: int | None) -> bool:
+    """The coordinator manages every model; an administration's contact point manages its own."""
+    if scope.org_ids is None:
+        return True
+    return org_id is not None and org_id in scope.org_ids and scope.principal.role is Role.CONTACT_POINT
+
+
+def _require_model_manager(scope: Scope, org_id: int | None) -> None:
+    if not may_manage_model(scope, org_id):
+        raise Forbidden(
+            "the operation's coordinator, or the administration's contact point for its own models, "
+            "trains, registers and shares risk models"
+        )
 
 
 def register_model(
@@ -1079,11 +1140,11 @@ def register_model(
     op: Operation,
     path: Path,
     metrics: Mapping[str, Any] | None = None,
+    org: Organisation | None = None,
 ) -> TargetingModel:
-    """Register a saved model file as the operation's active model (the coordinator only)."""
+    """Register a saved model file as the active model of ``org`` (None: the operation's pooled model)."""
     scope = access(session, principal, op, write=True)
-    if not scope.is_coordinator:
-        raise Forbidden("the operation's coordinator registers the risk models")
+    _require_model_manager(scope, org.id if org else None)
     from stopnet.risk.model import ModelFormatError, RiskModel
 
     data = path.read_bytes()
@@ -1097,12 +1158,17 @@ def register_model(
         )
     ):
         raise Conflict(f"model {model.version} is already registered for {op.code}")
+    owner = TargetingModel.org_id.is_(None) if org is None else TargetingModel.org_id == org.id
     for m in session.scalars(
-        select(TargetingModel).where(TargetingModel.operation_id == op.id, TargetingModel.active.is_(True))
+        select(TargetingModel).where(
+            TargetingModel.operation_id == op.id, TargetingModel.active.is_(True), owner
+        )
     ):
         m.active = False
     row = TargetingModel(
         operation_id=op.id,
+        org_id=org.id if org else None,
+        shared=False,
         version=model.version,
         path=str(path.resolve()),
         sha256=hashlib.sha256(data).hexdigest(),
@@ -1111,9 +1177,44 @@ def register_model(
         registered_by_label=principal.label,
     )
     session.add(row)
-    record(session, principal, "targeting.model.register", "operation", op.code, {"version": model.version})
+    record(
+        session,
+        principal,
+        "targeting.model.register",
+        "operation",
+        op.code,
+        {"version": model.version, "org": org.code if org else None},
+    )
     session.flush()
     return row
+
+
+def share_model(
+    session: Session, principal: Principal, op: Operation, version: str, shared: bool
+) -> ModelOut:
+    """Show a model and its metrics to every member of the operation, or stop showing it. A shared pooled
+    model also scores the consignments of members that have no model of their own."""
+    scope = access(session, principal, op, write=True)
+    row = session.scalar(
+        select(TargetingModel).where(
+            TargetingModel.operation_id == op.id, TargetingModel.version == version, model_clause(scope)
+        )
+    )
+    if row is None:
+        raise NotFound(f"no risk model {version!r} in {op.code}")
+    _require_model_manager(scope, row.org_id)
+    if row.shared != shared:
+        row.shared = shared
+        record(
+            session,
+            principal,
+            "targeting.model.share" if shared else "targeting.model.unshare",
+            "operation",
+            op.code,
+            {"version": version},
+        )
+        session.flush()
+    return _model_out(row, _org_codes(session, [row.org_id] if row.org_id is not None else []), scope)
 
 
 def retrain(
@@ -1125,16 +1226,26 @@ def retrain(
     validation_fraction: float = 0.2,
     seed: int = 0,
     max_rounds: int = 120,
+    org_code: str | None = None,
 ) -> RetrainOut:
-    """Retrain the consignment model from every stored consignment of the operation with its inspection
-    results; validate on the latest dates (time-based), refit on all, save to ``out`` and register it."""
+    """Retrain the consignment model of one administration (``org_code``; a member: its own) from its stored
+    consignments with their inspection results, or (the coordinator naming none) the operation's pooled
+    model from every administration's; validate on the latest dates (time-based), refit on all, save to
+    ``out`` and register it as that administration's (or the pooled) active model."""
     from stopnet.risk.metrics import evaluate_scores
     from stopnet.risk.pipeline import LABEL_COL, as_scorer, prepare_consignments, train_consignment_model
 
     scope = access(session, principal, op, write=True)
-    if not scope.is_coordinator:
-        raise Forbidden("the operation's coordinator retrains the risk model")
-    frame, _ = _load_frame(session, [Consignment.operation_id == op.id])
+    org = (
+        None
+        if scope.is_coordinator and not (org_code or "").strip()
+        else target_org(session, scope, org_code)
+    )
+    _require_model_manager(scope, org.id if org else None)
+    where = [Consignment.operation_id == op.id]
+    if org is not None:
+        where.append(Consignment.org_id == org.id)
+    frame, _ = _load_frame(session, where)
     labelled = int(frame.get_column("inspected").sum()) if frame.height else 0
     if labelled < 20:
         raise InvalidInput(
@@ -1173,9 +1284,10 @@ def retrain(
             if k in ("best_iteration", "holdout_auc", "rows", "date_range")
         },
     }
-    row = register_model(session, principal, op, out, metrics)
+    row = register_model(session, principal, op, out, metrics, org)
     return RetrainOut(
         model_version=row.version,
+        org_code=org.code if org else None,
         path=row.path,
         rows=frame.height,
         labelled=labelled,

@@ -83,14 +83,13 @@ def index(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> R
     op = get_operation(db, principal, code)
     ctx = _ctx(db, principal, op)
     rules = service.list_rules(db, principal, op)
-    models = service.list_models(db, principal, op)
     _, total = service.list_consignments(db, principal, op, limit=1)
     data = {
         "operation": op.code,
         "consignments": total,
         "rules": len(rules),
         "active_rules": sum(1 for r in rules if r.active_version),
-        "model": next((m for m in models if m.active), None),
+        "model": service.scoring_model(db, principal, op),
         "open_proposals": len(service.list_proposals(db, principal, op, ProposalStatus.OPEN)),
     }
     return render(
@@ -435,6 +434,23 @@ def performance_page(
         json=perf,
         principal=principal,
     )
+
+
+@router.post(BASE + "/models/{version}/sharing", dependencies=[SESSION_ONLY])
+def share_model(
+    code: str,
+    version: str,
+    request: Request,
+    db: DB,
+    principal: CurrentPrincipal,
+    csrf_token: Text = "",
+    shared: Text = "",
+) -> Response:
+    require_csrf(request, csrf_token)
+    op = get_operation(db, principal, code)
+    service.share_model(db, principal, op, version, shared == "1")
+    db.commit()
+    return _see_other(f"/operations/{op.code}/targeting/performance")
 
 
 # ------------------------------------------------------------------------------------------ proposals

@@ -121,13 +121,19 @@ class TargetingRuleVersion(Base):
 
 
 class TargetingModel(Base):
-    """A registered model file (``RiskModel.save``) of one operation; at most one is active."""
+    """A registered model file (``RiskModel.save``) of one operation, trained on one administration's
+    consignments (``org_id``) or on the operation's pooled ones (``org_id`` NULL). At most one is active per
+    administration and one pooled; ``shared`` shows it (and its metrics) to every member of the operation."""
 
     __tablename__ = "tgt_model"
     __table_args__ = (UniqueConstraint("operation_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     operation_id: Mapped[int] = mapped_column(ForeignKey("operation.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisation.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[str] = mapped_column(String(200))
     path: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str] = mapped_column(String(64))
