@@ -68,6 +68,7 @@ def import_seizures(
     """Import a CSV or XLSX file of seizures for an administration (all or nothing; idempotent)."""
     from stopnet.access.service import cli_principal
     from stopnet.core.errors import InvalidInput, ServiceError
+    from stopnet.core.progress import show_progress
     from stopnet.db.engine import session_scope
     from stopnet.operations.service import get_operation
     from stopnet.reporting.importer import import_seizures as run_import
@@ -75,10 +76,10 @@ def import_seizures(
     settings = get_settings()
     data = file.read_bytes()
     try:
-        with session_scope(_session_factory()) as session:
+        with session_scope(_session_factory()) as session, show_progress("import", "rows") as progress:
             principal = cli_principal(session, as_org)
             op = get_operation(session, principal, operation)
-            result = run_import(session, principal, op, file.name, data, settings)
+            result = run_import(session, principal, op, file.name, data, settings, progress)
     except InvalidInput as e:
         if output_json:
             print(json.dumps(e.to_dict(), indent=2))

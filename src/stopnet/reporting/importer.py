@@ -47,6 +47,7 @@ from stopnet.access.principal import Principal
 from stopnet.audit.service import record
 from stopnet.config import Settings
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
+from stopnet.core.progress import ProgressCallback
 from stopnet.core.validation import field_errors
 from stopnet.db.models import (
     Case,
@@ -528,7 +529,12 @@ class _Parse:
         self.orphans = []
 
 
-def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | None = None) -> _Parse:
+def _parse(
+    table: Table,
+    op: Operation,
+    on_case: Callable[[ParsedCase], None] | None = None,
+    progress: ProgressCallback | None = None,
+) -> _Parse:
     """Check every row and group the rows into cases; seizure cells are left for :class:`_Parse`.
 
     A row is turned into one tuple of its stripped cells in ``COLUMNS`` order ("" for a column the file
@@ -541,7 +547,7 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
     if not table.rows:
         return _Parse([], errors or [FieldError("file", "the file has a header but no data rows")])
     if errors:  # the header's problems, and the rows' problems in the columns that can be read
-        parse = _parse_rows(table, op, index, [], None)
+        parse = _parse_rows(table, op, index, [], None, progress)
         parse.validate_all()
         missing = {e.field for e in errors if e.code == "missing_column"}
         parse.errors[:0] = errors
@@ -549,7 +555,7 @@ def _parse(table: Table, op: Operation, on_case: Callable[[ParsedCase], None] | 
             e for e in parse.errors if not (e.row != 1 and e.field in missing and e.code == "required")
         ]
         return _Parse([], parse.errors)
-    return _parse_rows(table, op, index, errors, on_case)
+    return _parse_rows(table, op, index, errors, on_case, progress)
 
 
 def _parse_rows(
@@ -558,8 +564,10 @@ def _parse_rows(
     index: dict[str, int],
     errors: list[FieldError],
     on_case: Callable[[ParsedCase], None] | None,
+    progress: ProgressCallback | None = None,
 ) -> _Parse:
-    """:func:`_parse` of the data rows, the columns read by ``index``."""
+    """:func:`_parse` of the data rows, the columns read by ``index``; ``progress`` hears every
+    :data:`PROGRESS_ROWS` rows checked."""
     width = len(table.header)
     pick = itemgetter(*(index.get(c, width) for c in COLUMNS))  # position ``width`` is a padding ""
     seizure = _SeizureCells(index)
@@ -568,7 +576,8 @@ def _parse_rows(
     orphans: list[tuple[int, tuple[str, ...]]] = []
     seen_rows: dict[tuple[str, ...], int] = {}
     pad = [""]
-    for n, cells in enumerate(table.rows, start=2):
+    rows: Iterable[list[str]] = table.rows if progress is None else _ticking(table.rows, progress)
+    for n, cells in enumerate(rows, start=2):
         if len(errors) >= MAX_ERRORS:
             break
         if len(cells) != width:
@@ -641,6 +650,19 @@ def _parse_rows(
     return _Parse(list(cases.values()), errors, seizure, orphans)
 
 
+#: how often the row check tells its progress
+PROGRESS_ROWS = 1000
+
+
+def _ticking(rows: list[list[str]], progress: ProgressCallback) -> Iterator[list[str]]:
+    """``rows``, telling ``progress`` every :data:`PROGRESS_ROWS` of them (not the last: the write is to come)."""
+    total = len(rows)
+    for i, cells in enumerate(rows):
+        if i and i % PROGRESS_ROWS == 0:
+            progress(i, total)
+        yield cells
+
+
 def _case_fields(
     case_key: tuple[str, ...],
     n: int,
@@ -669,9 +691,16 @@ def _case_fields(
 
 
 def import_seizures(
-    session: Session, principal: Principal, op: Operation, filename: str, data: bytes, settings: Settings
+    session: Session,
+    principal: Principal,
+    op: Operation,
+    filename: str,
+    data: bytes,
+    settings: Settings,
+    progress: ProgressCallback | None = None,
 ) -> ImportResult:
-    """Check the whole file and write it, all or nothing; the caller commits.
+    """Check the whole file and write it, all or nothing; the caller commits. ``progress(done, total)``
+    hears the rows checked, and the total once they are written too.
 
     Raises :class:`InvalidInput` listing every problem (row, field, why) and leaves nothing written;
     :class:`Conflict` if a concurrent writer took one of the references meanwhile.
@@ -700,7 +729,7 @@ def import_seizures(
             already_imported=True,
         )
     with _gc_paused():
-        return _import(session, principal, op, filename, data, settings, sha)
+        return _import(session, principal, op, filename, data, settings, sha, progress)
 
 
 def _import(
@@ -711,6 +740,7 @@ def _import(
     data: bytes,
     settings: Settings,
     sha: str,
+    progress: ProgressCallback | None = None,
 ) -> ImportResult:
     stored = _stored_references(session, op, principal)
     copier = _Copier.for_session(session, principal, op, stored)
@@ -738,6 +768,8 @@ def _import(
             # while the seizure cells are checked (columnar.py)
             assert copier is not None and savepoint is not None
             batch = new_batch(checking.rows)
+            if progress is not None:
+                progress(0, checking.rows)
             session.add(batch)
             session.flush()
             created, unchanged_rows = checking.cases.height, 0
@@ -751,7 +783,7 @@ def _import(
                 table = read_table(filename, data, settings.max_import_rows)
             batch = new_batch(len(table.rows))
             created, seizures_created, unchanged_rows = _row_by_row(
-                session, principal, op, table, stored, batch, copier
+                session, principal, op, table, stored, batch, copier, progress
             )
     except IntegrityError as e:
         if copier is not None:
@@ -771,6 +803,8 @@ def _import(
         raise
     if savepoint is not None:
         savepoint.commit()
+    if progress is not None:
+        progress(batch.row_count, batch.row_count)
     batch.cases_created = created
     batch.seizures_created = seizures_created
     batch.rows_unchanged = unchanged_rows
@@ -913,6 +947,7 @@ def _row_by_row(
     stored: set[str],
     batch: ImportBatch,
     copier: _Copier | None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[int, int, int]:
     """Check the file row by row, naming every problem (raises :class:`InvalidInput`), and write it
     (``copier``: PostgreSQL's COPY, else Core executemany) with ``batch`` (added here).
@@ -925,9 +960,9 @@ def _row_by_row(
         session.add(batch)
         session.flush()
         with copier.cases(batch.id, _count_new_references(table, stored)) as on_case:
-            parse = _parse(table, op, on_case)
+            parse = _parse(table, op, on_case, progress)
     else:
-        parse = _parse(table, op)
+        parse = _parse(table, op, progress=progress)
     errors = parse.errors
     repeated = [p for p in parse.cases if p.reference in stored]  # compared with the stored cases
     for p in repeated:
