@@ -236,6 +236,30 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     cases = expected_key_figures(db, world, "coordinator", region_code=region)["cases"]
     assert page.inner_text("#count-total") == f"{cases:,}"
 
+    # clicking a route of the flow chart narrows the dashboard to it, and its cases follow
+    page.goto("/operations/TEST-OP/dashboard")
+    wait_drawn(page)
+    link = page.locator("#chart-routes .sankey-link").first
+    link.scroll_into_view_if_needed()
+    box = link.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_url(re.compile(r"origin=[A-Z]{2}"))
+    wait_drawn(page)
+    origin = re.search(r"origin=([A-Z]{2})", page.url).group(1)  # type: ignore[union-attr]
+    destination = re.search(r"destination=([A-Z]{2})", page.url).group(1)  # type: ignore[union-attr]
+    on_route = {"origin_country": origin, "destination_country": destination}
+    assert shown_figures(page) == expected_key_figures(db, world, "coordinator", **on_route)
+    assert "From (origin)" in page.inner_text("p.asof")
+    behind = page.get_attribute("#cases-behind", "href")
+    assert behind == f"/operations/TEST-OP/cases?origin={origin}&destination={destination}"
+    # and the routes table links each route the same way, keeping the other filters
+    page.goto("/operations/TEST-OP/dashboard?is_ecommerce=true")
+    wait_drawn(page)
+    href = page.get_attribute("#panel-routes a.route-filter", "href")
+    assert href and href.startswith("/operations/TEST-OP/dashboard?is_ecommerce=true&origin="), href
+
     # another viewer: a participating officer does not see the others' 'own' cases
     page.click("header button:has-text('Sign out')")
     page.wait_for_url(re.compile(r"/login"))

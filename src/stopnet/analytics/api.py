@@ -39,7 +39,7 @@ router = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 FILTER_FIELDS = tuple(DashboardFilters.model_fields)
 _MAX_LEN = {"date_from": 10, "date_to": 10, "region": 8, "country": 2, "commodity_group": 16,
-            "commodity_code": 24, "channel": 24, "is_ecommerce": 5, "last_days": 3}  # fmt: skip
+            "commodity_code": 24, "channel": 24, "origin": 2, "destination": 2, "is_ecommerce": 5, "last_days": 3}  # fmt: skip
 _MAX_CODES = 300  # codes one multi-select filter may hold (there are fewer countries)
 
 

@@ -92,6 +92,11 @@ class DashboardFilters(BaseModel):
     commodity_group: Annotated[str | None, Blank, AfterValidator(_group)] = None
     commodity_code: Annotated[str | None, Blank, _code("commodities", "commodity")] = None
     channel: Annotated[str | None, Blank, _code("channels", "channel")] = None
+    origin: Annotated[str | None, Blank, _code("countries", "origin country")] = Field(
+        default=None,
+        description="Country of origin of the goods (ISO 3166 alpha-2); with destination, a route.",
+    )
+    destination: Annotated[str | None, Blank, _code("countries", "destination country")] = None
     is_ecommerce: Annotated[bool | None, Blank] = None
     last_days: Annotated[int | None, Blank, Field(ge=1, le=366)] = Field(
         default=None,

@@ -178,6 +178,10 @@ def _case_where(op_id: int, f: DashboardFilters) -> list[ColumnElement[bool]]:
         where.append(Case.reporting_country.in_(f.codes("country")))
     if f.channel is not None:
         where.append(Case.channel.in_(f.codes("channel")))
+    if f.origin is not None:
+        where.append(Case.origin_country.in_(f.codes("origin")))
+    if f.destination is not None:
+        where.append(Case.destination_country.in_(f.codes("destination")))
     if f.is_ecommerce is not None:
         where.append(Case.is_ecommerce.is_(f.is_ecommerce))
     return where

@@ -88,6 +88,10 @@ MULTI_FILTERS = {
 }
 
 
+#: The route filters, set by clicking a route (hidden fields of the form, shown as chips).
+ROUTE_FILTERS = {"origin": "From (origin)", "destination": "To (destination)"}
+
+
 def filter_options() -> dict[str, list[tuple[str, str]]]:
     """(code, name) of each multi-select filter's choices, as a person reads them: sorted by name."""
     ref = get_reference()
@@ -125,6 +129,10 @@ def filter_chips(filters: DashboardFilters) -> list[tuple[str, str]]:
         codes = filters.codes(name)
         if codes:
             chips.append((label, ", ".join(ref.label(kinds[name], c) for c in codes)))
+    for name, label in ROUTE_FILTERS.items():
+        codes = filters.codes(name)
+        if codes:
+            chips.append((label, ", ".join(ref.label("countries", c) for c in codes)))
     if filters.is_ecommerce is not None:
         chips.append(("E-commerce", "e-commerce only" if filters.is_ecommerce else "other than e-commerce"))
     return chips
@@ -173,11 +181,13 @@ def dashboard_page(
             "filter_labels": MULTI_FILTERS,
             "chips": filter_chips(filters),
             "cases_behind": cases_behind(op, filters),
+            "route_filters": {k: filters.codes(k) for k in ROUTE_FILTERS},
             "drill": True,
             "ref": get_reference(),
             "panels": CHART_PANELS,
             "titles": PANEL_TITLES,
             "query": query,
+            "route_query": _query_without(request, "format", *ROUTE_FILTERS),
             "plotly_js": PLOTLY_JS,
             "plotly_css": PLOTLY_CSS,
             "topojson_url": TOPOJSON_URL,
@@ -219,6 +229,7 @@ def panel_fragment(
             "model": model,
             "data": model.model_dump(mode="json"),
             "query": _query_without(request, "format"),
+            "route_query": _query_without(request, "format", *ROUTE_FILTERS),
             "attr": panel_attr(panel),
         },
         principal=principal,

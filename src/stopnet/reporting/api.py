@@ -47,6 +47,12 @@ def case_filters(
     channel: Annotated[
         str | None, Query(max_length=200, description="Channel code(s), comma-separated.")
     ] = None,
+    origin: Annotated[
+        str | None, Query(max_length=600, description="Origin country code(s), comma-separated.")
+    ] = None,
+    destination: Annotated[
+        str | None, Query(max_length=600, description="Destination country code(s), comma-separated.")
+    ] = None,
     is_ecommerce: bool | None = None,
     date_from: dt.date | None = None,
     date_to: dt.date | None = None,

@@ -75,6 +75,8 @@ FILTER_HINTS = {
     "commodity_code": FieldHint("Commodity", "a commodity code", "MED-NERV"),
     "commodity_group": FieldHint("Commodity group", "a commodity group code", "MED"),
     "channel": FieldHint("Channel", "a channel code", "EXPRESS"),
+    "origin": FieldHint("Origin", "an ISO 3166 alpha-2 code", "CN"),
+    "destination": FieldHint("Destination", "an ISO 3166 alpha-2 code", "FR"),
     "is_ecommerce": FieldHint("Ordered online", "yes or no", "yes"),
     "date_from": FieldHint("From", "a date written YYYY-MM-DD", "2025-05-14"),
     "date_to": FieldHint("To", "a date written YYYY-MM-DD", "2025-05-30"),
@@ -464,6 +466,8 @@ class CaseFilters(BaseModel):
     commodity_code: str | None = None
     commodity_group: str | None = None
     channel: str | None = None
+    origin: str | None = Field(default=None, description="Country of origin of the goods (ISO 3166 alpha-2).")
+    destination: str | None = Field(default=None, description="Destination country (ISO 3166 alpha-2).")
     is_ecommerce: bool | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None

@@ -445,6 +445,10 @@ def filter_clauses(filters: CaseFilters) -> list[ColumnElement[bool]]:
         c.append(Case.region_code.in_(codes_of(filters.region)))
     if filters.channel:
         c.append(Case.channel.in_(codes_of(filters.channel)))
+    if filters.origin:
+        c.append(Case.origin_country.in_(codes_of(filters.origin)))
+    if filters.destination:
+        c.append(Case.destination_country.in_(codes_of(filters.destination)))
     if filters.is_ecommerce is not None:
         c.append(Case.is_ecommerce == filters.is_ecommerce)
     if filters.date_from:

@@ -82,6 +82,8 @@ _FILTER_MAX = {
     "commodity_code": 1000,
     "commodity_group": 40,
     "channel": 200,
+    "origin": 600,
+    "destination": 600,
     "q": 100,
 }
 

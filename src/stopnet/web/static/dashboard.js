@@ -206,20 +206,21 @@
         if (index[key] === undefined) { index[key] = labels.length; labels.push(label); colours.push(colour); }
         return index[key];
       }
-      var source = [], target = [], value = [], text = [];
+      var source = [], target = [], value = [], text = [], route = [];
       rows.forEach(function (r) {
         source.push(node("o:" + (r.origin || "?"), r.origin_label, "#e69138"));
         target.push(node("d:" + (r.destination || "?"), r.destination_label, ACCENT));
         value.push(r.seizures);
         text.push(r.origin_label + " → " + r.destination_label + "<br>Seizures: " + fmt(r.seizures) +
           "<br>Cases: " + fmt(r.cases));
+        route.push((r.origin || "") + ">" + (r.destination || ""));
       });
       return {
         traces: [{
           type: "sankey", arrangement: "snap",
           node: { label: labels, color: colours, pad: 10, thickness: 14, line: { width: 0 } },
-          link: { source: source, target: target, value: value, customdata: text,
-            hovertemplate: "%{customdata}<extra></extra>", color: "rgba(11,83,148,0.25)" }
+          link: { source: source, target: target, value: value, label: text, customdata: route,
+            hovertemplate: "%{label}<extra></extra>", color: "rgba(11,83,148,0.25)" }
         }],
         layout: baseLayout({ height: Math.max(320, 18 * labels.length), margin: { l: 10, r: 10, t: 10, b: 10 } })
       };
@@ -289,7 +290,9 @@
         chart.classList.add("drill");
         chart.on("plotly_click", function (ev) {
           var point = ev && ev.points && ev.points[0];
-          if (point && point.customdata) { drillDown(DRILL[name], String(point.customdata)); }
+          if (!point || !point.customdata) { return; }
+          if (DRILL[name] === "route") { drillRoute(String(point.customdata)); }
+          else { drillDown(DRILL[name], String(point.customdata)); }
         });
       }
       chart.setAttribute("data-drawn", "true");
@@ -301,8 +304,26 @@
      links to the cases behind its figures. */
   var DRILL = {
     regions: "region", countries: "country", commodities: "commodity_code", therapeutic: "commodity_code",
-    channels: "channel"
+    channels: "channel", routes: "route"
   };
+
+  /* A route ("CN>FR") sets the form's hidden origin and destination fields, then sends the form. */
+  function drillRoute(code) {
+    var form = document.getElementById("dashboard-filters");
+    if (!form) { return; }
+    var parts = code.split(">");
+    ["origin", "destination"].forEach(function (name, i) {
+      var field = form.querySelector('input[type=hidden][name="' + name + '"]');
+      if (!field) {
+        field = document.createElement("input");
+        field.type = "hidden";
+        field.name = name;
+        form.insertBefore(field, form.querySelector("button[type=submit]"));
+      }
+      field.value = parts[i] || "";
+    });
+    if (form.requestSubmit) { form.requestSubmit(); } else { form.submit(); }
+  }
 
   function drillDown(filter, code) {
     var form = document.getElementById("dashboard-filters");
