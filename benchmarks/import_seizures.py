@@ -25,7 +25,8 @@ in a throwaway database (imports, pydantic schemas, reference data, SQLAlchemy's
 timed repetition then gets its own fresh database and an already-opened connection pool.
 ``--repeat N`` runs N repetitions (importer and bare alternate) and reports the median and the best.
 
-Targets (issue): >= 20,000 rows/s into PostgreSQL with full validation, and within 4x of the bare insert.
+Targets: >= 20,000 rows/s into PostgreSQL with full validation and within 2x of the bare COPY; SQLite within
+4x of its bare insert.
 """
 
 from __future__ import annotations
@@ -656,7 +657,8 @@ def main() -> None:
         if b == "postgres":
             met = args.rows / imp >= 20_000
             verdicts.append(f">= 20,000 rows/s into PostgreSQL: {'MET' if met else 'NOT MET'}")
-        verdicts.append(f"{b}: within 4x of the bare insert: {'MET' if ratio <= 4 else 'NOT MET'}")
+        limit = 2 if b == "postgres" else 4  # PostgreSQL: against the bare COPY (issue 22)
+        verdicts.append(f"{b}: within {limit}x of the bare insert: {'MET' if ratio <= limit else 'NOT MET'}")
     print()
     print(
         table(

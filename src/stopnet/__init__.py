@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 #: ``_RJEM_MALLOC_CONF`` is not already set: freed pages stay with the process for up to 60 s before
 #: they go back to the operating system (jemalloc's default starts returning them at once). Batch work
 #: that allocates the same large buffers chunk after chunk (scoring, imports, reports) then reuses
-#: pages instead of having the kernel zero fresh ones each time: in the 10-million-row scoring
-#: benchmark this halves the system time (docs/benchmarks.md). Memory is still returned once idle.
+#: pages instead of having the kernel zero fresh ones each time, which cuts the system time of the
+#: scoring benchmark (figures: docs/benchmarks.md). Memory is still returned once idle.
 POLARS_ALLOCATOR_CONF = "dirty_decay_ms:60000,muzzy_decay_ms:60000"
 
 os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR_CONF)

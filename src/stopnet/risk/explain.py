@@ -1,10 +1,10 @@
 """Exact SHAP contributions of a LightGBM model for many rows, by per-tree tables.
 
-LightGBM's ``predict(pred_contrib=True)`` (TreeSHAP) costs tens of microseconds a row even for the
-consignment model's small trees: explaining the 100,000 consignments selected out of 10 million was a
-tenth of the whole scoring run. But TreeSHAP's result for one tree depends on a row only through the
-branch the row takes at each of the tree's splits (its *decision code*: one bit per split), so rows
-with the same code get the same contributions from that tree, and a tree with ``s`` splits has at most
+LightGBM's ``predict(pred_contrib=True)`` (TreeSHAP) is costly per row even for the consignment model's
+small trees: explaining the consignments selected out of a large file was a sizeable share of a scoring
+run (figures: docs/benchmarks.md). But TreeSHAP's result for one tree depends on a row only through the
+branch the row takes at each of the tree's splits (its *decision code*: one bit per split), so rows with
+the same code get the same contributions from that tree, and a tree with ``s`` splits has at most
 ``2**s`` codes (64 for 7 leaves) whatever the number of rows. :class:`ContributionTables` computes each
 row's code with numpy (LightGBM's own decision rules, missing values and categorical splits included),
 asks LightGBM for the contributions of one representative row per code and tree

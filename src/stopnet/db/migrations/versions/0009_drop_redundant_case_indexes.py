@@ -5,8 +5,8 @@ the same lookups (and the foreign keys' cascades) as well: ``case_report.operati
 start with it: the unique (operation_id, reporting_org_id, reference) and (operation_id, detected_on /
 status / updated_at)), ``seizure.case_id`` (unique (case_id, line_no)), ``seizure.operation_id``
 ((operation_id, commodity_code)), ``case_version.case_id`` (unique (case_id, version)). Every index is
-updated for every row written: a bulk import of 100,000 seizures spent about 0.6 s of server CPU on these
-four (docs/benchmarks.md, "Bulk import").
+updated for every row written, so a bulk import paid for these four for nothing (figures:
+docs/benchmarks.md, "Bulk import").
 
 Revision ID: 0009
 Revises: 0008
