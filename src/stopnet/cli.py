@@ -305,22 +305,20 @@ def demo(
 
 
 def _mount_risk() -> None:
+    """``stopnet risk``: one group holding the commands of three Typer apps, each added without a name
+    (Typer then lists their commands in the group itself, in this order)."""
     try:
-        from stopnet.risk.cli import app as risk_app
+        from stopnet.risk.cli import app as model_app  # learned model: train, evaluate
+        from stopnet.risk.cli_ops import app as ops_app  # files: score, simulate-consignments, ...
     except ImportError:  # pragma: no cover - the risk extras are part of the default install
         return
-    try:
-        from stopnet.risk.cli_ops import app as ops_app
-
-        for cmd in ops_app.registered_commands:
-            risk_app.registered_commands.append(cmd)
-    except ImportError:
-        pass
     from stopnet.targeting.cli import app as targeting_app  # stored consignments: ingest, retrain, propose
 
-    for cmd in targeting_app.registered_commands:
-        risk_app.registered_commands.append(cmd)
-    app.add_typer(risk_app, name="risk", help="Risk management: train, evaluate and score.")
+    risk_app = typer.Typer(help="Risk management: train, evaluate and score.", no_args_is_help=True)
+    risk_app.add_typer(model_app)
+    risk_app.add_typer(ops_app)
+    risk_app.add_typer(targeting_app)
+    app.add_typer(risk_app, name="risk")
 
 
 _mount_risk()
@@ -337,7 +335,7 @@ _mount_reports()
 
 
 def _mount_data_protection() -> None:
-    from stopnet.maintenance.purge_cli import purge, retention
+    from stopnet.maintenance.cli import purge, retention
 
     app.command("purge")(purge)
     app.command("retention")(retention)

@@ -389,7 +389,7 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "POST /operations/{code}/targeting/models/{version}/sharing": one(
         allow("admin", "coordinator", "contact_point")
     ),
-    # personal-data retention and purge (src/stopnet/maintenance/purge.py): the coordinating unit
+    # personal-data retention and purge (src/stopnet/maintenance/service/purge.py): the coordinating unit
     "GET /api/v1/operations/{code}/data-protection": one(COORDINATING),
     "PUT /api/v1/operations/{code}/data-protection": one(COORDINATING),
     "POST /api/v1/operations/{code}/data-protection/purge": one(COORDINATING),

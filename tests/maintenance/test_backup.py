@@ -27,7 +27,7 @@ from stopnet.core.keys import AuditKeys
 from stopnet.db.engine import make_engine, make_sessionmaker
 from stopnet.db.migrate import downgrade, upgrade
 from stopnet.db.models import AuditEntry, Base, Organisation, OrgKind
-from stopnet.maintenance import backup as bk
+from stopnet.maintenance.service import backup as bk
 from tests.conftest import case_payload
 from tests.rightsholders.conftest import GUIDE, approve, register_brand
 

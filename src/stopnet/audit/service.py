@@ -6,6 +6,8 @@ Whoever can write to the database cannot alter, insert or re-chain entries witho
 the newest ones is caught by the signed checkpoints of the head kept outside it
 (:mod:`stopnet.audit.checkpoints`). Entries written before the chain was keyed keep their plain SHA-256
 (scheme ``sha256``) and are checked as such; no plain entry may follow a keyed one.
+
+Browsing the trail (:func:`search_entries`, for ``GET /api/v1/audit`` and the ``/audit`` page) is here too.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import ColumnElement, event, func, select, text
 from sqlalchemy.orm import Session
 
+from stopnet.access import policy
 from stopnet.access.principal import Principal
+from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.core.keys import AUDIT_KEYS, AuditKeys
-from stopnet.db.models import AuditEntry, utcnow
+from stopnet.core.like import LIKE_ESCAPE, contains_pattern
+from stopnet.db.models import AuditEntry, Organisation, utcnow
 
 from . import checkpoints
 from .checkpoints import Checkpoint
+from .schemas import AuditEntryOut, AuditFilters, AuditPage
 
 GENESIS = "0" * 64
 KEYED = "hmac-sha256"
@@ -229,3 +235,72 @@ def _iter_entries(session: Session) -> Iterator[AuditEntry]:
             return
         yield from batch
         last = batch[-1].seq
+
+
+# ------------------------------------------------------------------------------------------------ browsing
+
+
+def _where(session: Session, f: AuditFilters) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
+    if f.action:
+        if f.action.endswith(("*", ".")):
+            clauses.append(AuditEntry.action.startswith(f.action.rstrip("*"), autoescape=True))
+        else:
+            clauses.append(AuditEntry.action == f.action)
+    if f.actor:
+        actor = f.actor.strip()
+        if actor.isdigit():
+            clauses.append(AuditEntry.actor_user_id == int(actor))
+        else:
+            clauses.append(
+                func.lower(AuditEntry.actor_label).like(contains_pattern(actor), escape=LIKE_ESCAPE)
+            )
+    if f.org:
+        org_id = session.scalar(select(Organisation.id).where(Organisation.code == f.org.strip().upper()))
+        clauses.append(AuditEntry.actor_org_id == (org_id if org_id is not None else -1))
+    if f.object_type:
+        clauses.append(AuditEntry.object_type == f.object_type)
+    if f.object_id:
+        clauses.append(AuditEntry.object_id == f.object_id)
+    if f.date_from:
+        clauses.append(AuditEntry.at >= dt.datetime.combine(f.date_from, dt.time(), tzinfo=dt.UTC))
+    if f.date_to:
+        end = dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        clauses.append(AuditEntry.at < end)
+    return clauses
+
+
+def search_entries(
+    session: Session, principal: Principal, filters: AuditFilters, page: int, page_size: int
+) -> AuditPage:
+    """One page of the audit trail, newest first (readers: coordinators and platform administrators)."""
+    policy.require_audit_reader(principal)
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise InvalidInput([FieldError("date_to", "is before date_from")], "the filters are invalid")
+    where = _where(session, filters)
+    total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where)) or 0
+    stmt = (
+        select(AuditEntry, Organisation.code)
+        .outerjoin(Organisation, Organisation.id == AuditEntry.actor_org_id)
+        .where(*where)
+        .order_by(AuditEntry.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    )
+    items = [
+        AuditEntryOut(
+            id=e.id,
+            at=e.at,
+            actor_label=e.actor_label,
+            actor_user_id=e.actor_user_id,
+            actor_org=code,
+            action=e.action,
+            object_type=e.object_type,
+            object_id=e.object_id,
+            details=e.details or {},
+            prev_hash=e.prev_hash,
+            entry_hash=e.entry_hash,
+        )
+        for e, code in session.execute(stmt).all()
+    ]
+    return AuditPage(items=items, total=total, page=page, page_size=page_size)

@@ -15,7 +15,8 @@ from stopnet.core.validation import field_errors
 from stopnet.web.deps import AUDIT, DB, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 
-from .api import AuditFilters, AuditPage, search_entries
+from .schemas import AuditFilters, AuditPage
+from .service import search_entries
 
 router = APIRouter(include_in_schema=False)
 

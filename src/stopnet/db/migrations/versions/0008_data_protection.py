@@ -1,9 +1,9 @@
 """data protection: retention policy per operation, pseudonymised consignees of purged cases
 
 ``operation.personal_data_retention_days``: how long the consignee's name of a case is kept (null: no
-policy, nothing is purged). ``stopnet purge`` (src/stopnet/maintenance/purge.py) replaces the name of
-older cases by ``case_report.consignee_pseudonym`` (a keyed HMAC, so repeat consignees stay linkable
-without a name) and stamps ``case_report.personal_data_purged_at``.
+policy, nothing is purged). ``stopnet purge`` (src/stopnet/maintenance/service/purge.py) replaces the
+name of older cases by ``case_report.consignee_pseudonym`` (a keyed HMAC, so repeat consignees stay
+linkable without a name) and stamps ``case_report.personal_data_purged_at``.
 
 Revision ID: 0008
 Revises: 0007

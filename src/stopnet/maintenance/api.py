@@ -1,4 +1,8 @@
-"""REST API of an operation's personal-data policy (``/api/v1/operations/{code}/data-protection``)."""
+"""REST API of an operation's personal-data policy (``/api/v1/operations/{code}/data-protection``).
+
+The routes call :mod:`stopnet.maintenance.service.purge`; the schemas are in
+:mod:`stopnet.maintenance.schemas`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ from fastapi import APIRouter, Request
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, WRITE, AppSettings, CurrentPrincipal
 
-from . import purge
-from .purge import DataProtectionOut, PurgeReport, RetentionUpdate
+from .schemas import DataProtectionOut, PurgeReport, RetentionUpdate
+from .service import purge
 
 router = APIRouter(prefix="/api/v1/operations", tags=["data protection"])
 

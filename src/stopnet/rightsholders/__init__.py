@@ -1,0 +1,1 @@
+"""Rights holders and platforms: brands, identification guides, contact points and verification requests."""
