@@ -10,7 +10,7 @@ import pytest
 
 from stopnet.analytics import service
 from stopnet.analytics.schemas import DashboardFilters
-from stopnet.analytics.trends import benjamini_hochberg, betainc, binom_sf, detect_trends, rate_ratio
+from stopnet.core.trends import benjamini_hochberg, betainc, binom_sf, detect_trends, rate_ratio
 from stopnet.db.models import Operation
 from tests.analytics.factories import C, S, seed
 

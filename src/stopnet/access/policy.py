@@ -72,6 +72,12 @@ def can_read_case(session: Session, principal: Principal, case: Case) -> bool:
     return bool(session.scalar(select(true()).where(Case.id == case.id, clause)))
 
 
+def may_report(principal: Principal) -> bool:
+    """Whether the principal's role reports cases at all (pages offer the forms; ``require_reporter`` decides
+    for one operation)."""
+    return principal.role in REPORTER_ROLES and principal.org_kind is OrgKind.CUSTOMS
+
+
 def require_reporter(
     session: Session, principal: Principal, operation_id: int, scope: str = "cases:write"
 ) -> None:

@@ -69,10 +69,10 @@ from sqlalchemy.sql.schema import Column
 
 from stopnet.access import policy
 from stopnet.access.principal import Principal
+from stopnet.core import trends as stats
 from stopnet.db.models import Case, CaseStatus, Operation, Seizure
 from stopnet.reference import COMMODITY_GROUPS, get_reference
 
-from . import trends as stats
 from .schemas import (
     PANELS,
     BrandRow,

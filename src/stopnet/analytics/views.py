@@ -40,40 +40,6 @@ TOPOJSON_URL = "/static/vendor/plotly-topojson/"
 CHART_PANELS = tuple(p for p in PANELS if p != "key-figures")
 
 
-def human(value: float | int | None, digits: int = 1) -> str:
-    """43_512_000 -> "43.5 million"; 1_100 -> "1,100"."""
-    if value is None:
-        return "–"
-    v = float(value)
-    for size, word in ((1e9, "billion"), (1e6, "million")):
-        if abs(v) >= size:
-            text = f"{v / size:,.{digits}f}".rstrip("0").rstrip(".")
-            return f"{text} {word}"
-    if v.is_integer():
-        return f"{int(v):,}"
-    return f"{v:,.{digits}f}"
-
-
-def percent(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.0f}%"
-
-
-def tonnes(value: float | None) -> str:
-    """106 -> "106", 27.4 -> "27.4", 0.25 -> "0.25", 0.013 -> "0.013"."""
-    if value is None:
-        return "–"
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:,.1f}"
-    return f"{value:.3f}".rstrip("0").rstrip(".") if value else "0"
-
-
-templates.env.filters["human"] = human
-templates.env.filters["percent"] = percent
-templates.env.filters["tonnes"] = tonnes
-
-
 def _query_without(request: Request, *drop: str) -> str:
     return urlencode([(k, v) for k, v in request.query_params.multi_items() if k not in drop and v != ""])
 

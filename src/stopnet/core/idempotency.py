@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stopnet.access.principal import Principal
 from stopnet.core.errors import Conflict, FieldError, InvalidInput
 from stopnet.db.models import IdempotencyRecord
+
+
+class Principal(Protocol):
+    """Whoever sends the request: keys are kept per organisation (``access.principal.Principal`` is one)."""
+
+    @property
+    def org_id(self) -> int: ...
 
 
 def request_hash(body: Any) -> str:

@@ -1,4 +1,5 @@
-"""Emerging-trend detection: pure statistics (no database, no web), used by the dashboard's trends panel.
+"""Emerging-trend detection: pure statistics (no database, no web), used by the dashboard's trends panel
+and the risk proposals.
 
 The question: which commodity categories, routes, brands or channels make up a larger share of the
 seizures in the last days of an operation than they did earlier in the same operation?
@@ -175,3 +176,25 @@ def detect_trends(
         )
     results.sort(key=lambda r: (not r.flagged, r.p_value, -r.rate_ratio, r.dimension, r.code))
     return results
+
+
+def fisher_greater(a: int, b: int, c: int, d: int) -> float:
+    """One-sided Fisher exact p-value that the first row's rate is higher: table [[a, b], [c, d]]
+    (a = recent seizures, b = recent nothing found, c / d the same in the baseline)."""
+    row1, col1, n = a + b, a + c, a + b + c + d
+    if n == 0 or row1 == 0 or col1 == 0:
+        return 1.0
+
+    def logp(x: int) -> float:
+        return (
+            math.lgamma(row1 + 1)
+            - math.lgamma(x + 1)
+            - math.lgamma(row1 - x + 1)
+            + math.lgamma(n - row1 + 1)
+            - math.lgamma(col1 - x + 1)
+            - math.lgamma(n - row1 - col1 + x + 1)
+            - (math.lgamma(n + 1) - math.lgamma(col1 + 1) - math.lgamma(n - col1 + 1))
+        )
+
+    hi = min(row1, col1)
+    return min(1.0, sum(math.exp(logp(x)) for x in range(a, hi + 1)))

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Header, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 
 from stopnet.core import idempotency
 from stopnet.core.pagination import PagingDep
-from stopnet.db.models import CaseStatus
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, IMPORT, PUBLIC, READ, VALIDATE, WRITE, AppSettings, CurrentPrincipal
 from stopnet.web.uploads import read_upload
 
 from . import importer, service
+from .dependencies import Filters
 from .schemas import (
     CaseCorrection,
     CaseCreate,
-    CaseFilters,
     CaseOut,
     CasePage,
     CaseVersionOut,
@@ -29,41 +27,6 @@ from .schemas import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
-
-
-def case_filters(
-    status: CaseStatus | None = None,
-    reporting_org: Annotated[str | None, Query(max_length=32)] = None,
-    country: Annotated[str | None, Query(max_length=600, description="ISO code(s), comma-separated.")] = None,
-    region: Annotated[
-        str | None, Query(max_length=100, description="WCO region code(s), comma-separated.")
-    ] = None,
-    commodity_code: Annotated[
-        str | None, Query(max_length=1000, description="Commodity code(s), comma-separated.")
-    ] = None,
-    commodity_group: Annotated[
-        str | None, Query(max_length=40, description="medicines, ipr, other; comma-separated.")
-    ] = None,
-    channel: Annotated[
-        str | None, Query(max_length=200, description="Channel code(s), comma-separated.")
-    ] = None,
-    origin: Annotated[
-        str | None, Query(max_length=600, description="Origin country code(s), comma-separated.")
-    ] = None,
-    destination: Annotated[
-        str | None, Query(max_length=600, description="Destination country code(s), comma-separated.")
-    ] = None,
-    is_ecommerce: bool | None = None,
-    date_from: dt.date | None = None,
-    date_to: dt.date | None = None,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-) -> CaseFilters:
-    """Filters shared by the case list, its page and exports (empty values are ignored)."""
-    values = {k: v for k, v in locals().items() if v is not None and v != ""}
-    return CaseFilters.model_validate(values)
-
-
-Filters = Annotated[CaseFilters, Depends(case_filters)]
 
 
 @router.get("/operations/{code}/cases", response_model=CasePage, dependencies=[READ])

@@ -41,40 +41,7 @@ from .schemas import FILTER_HINTS, CaseCorrection, CaseFilters, CaseOut, CasePag
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/", dependencies=[READ])
-def home(request: Request, db: DB, principal: CurrentPrincipal) -> Response:
-    ops = [operations.to_out(db, op) for op in operations.list_operations(db, principal)]
-    return render(request, "home.html", {"operations": ops}, json=ops, principal=principal)
-
-
-@router.get("/operations/{code}", dependencies=[READ])
-def operation_home(code: str, request: Request, db: DB, principal: CurrentPrincipal) -> Response:
-    return operation_page(request, db, principal, operations.get_operation(db, principal, code))
-
-
-def operation_page(
-    request: Request,
-    db: DB,
-    principal: CurrentPrincipal,
-    op: Operation,
-    typed: dict[str, str] | None = None,
-    errors: Sequence[FieldError] = (),
-    *,
-    status_code: int = 200,
-) -> Response:
-    """The operation's page; with ``errors``, the daily report's form as typed and why it was refused."""
-    detail = operations.to_detail(db, op)
-    ctx = {
-        "op": detail,
-        "can_report": _can_report(principal),
-        "ref": get_reference(),
-        "typed": typed or {},
-        "errs": errors_by_field(errors),
-    }
-    return render(request, "operation.html", ctx, json=detail, principal=principal, status_code=status_code)
-
-
-# The API's limits on its filter parameters (reporting.api.case_filters), kept by the page too.
+# The API's limits on its filter parameters (reporting.dependencies.case_filters), kept by the page too.
 _FILTER_MAX = {
     "reporting_org": 32,
     "country": 600,
@@ -175,7 +142,7 @@ def cases_page(
 
 
 def _can_report(principal: CurrentPrincipal) -> bool:
-    return principal.role in (Role.OFFICER, Role.CONTACT_POINT)
+    return policy.may_report(principal)
 
 
 def _form_context(

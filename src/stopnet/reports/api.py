@@ -16,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from stopnet.db.models import Operation
 from stopnet.operations.service import get_operation
-from stopnet.reporting.api import Filters
+from stopnet.reporting.dependencies import Filters
 from stopnet.web.deps import DB, EXPORT, READ, CurrentPrincipal
 
 from . import exports, service, views

@@ -11,10 +11,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from stopnet.analytics.views import human, percent  # noqa: F401 - registers the dashboard's filters
 from stopnet.core.errors import FieldError, InvalidInput
 from stopnet.operations import service as operations
-from stopnet.reporting.views import operation_page
+from stopnet.operations.views import operation_page
 from stopnet.web.deps import DB, READ, CurrentPrincipal
 from stopnet.web.pages import render, wants_json
 from stopnet.web.templating import templates

@@ -1668,28 +1668,6 @@ def category_of(hs_code: str, prefixes: Sequence[tuple[str, str]]) -> str:
     return "other"
 
 
-def fisher_greater(a: int, b: int, c: int, d: int) -> float:
-    """One-sided Fisher exact p-value that the first row's rate is higher: table [[a, b], [c, d]]
-    (a = recent seizures, b = recent nothing found, c / d the same in the baseline)."""
-    row1, col1, n = a + b, a + c, a + b + c + d
-    if n == 0 or row1 == 0 or col1 == 0:
-        return 1.0
-
-    def logp(x: int) -> float:
-        return (
-            math.lgamma(row1 + 1)
-            - math.lgamma(x + 1)
-            - math.lgamma(row1 - x + 1)
-            + math.lgamma(n - row1 + 1)
-            - math.lgamma(col1 - x + 1)
-            - math.lgamma(n - row1 - col1 + x + 1)
-            - (math.lgamma(n + 1) - math.lgamma(col1 + 1) - math.lgamma(n - col1 + 1))
-        )
-
-    hi = min(row1, col1)
-    return min(1.0, sum(math.exp(logp(x)) for x in range(a, hi + 1)))
-
-
 def propose(
     session: Session, principal: Principal, op: Operation, data: ProposeIn, today: dt.date
 ) -> list[RuleProposal]:
@@ -1703,7 +1681,7 @@ def propose(
     reports' on the operation's last day once it is over (its reports stop there), so an operation that
     has ended still proposes from its own seizures.
     """
-    from stopnet.analytics.trends import benjamini_hochberg, detect_trends
+    from stopnet.core.trends import benjamini_hochberg, detect_trends, fisher_greater
 
     scope = access(session, principal, op, write=True)
     org = target_org(session, scope, data.org_code)

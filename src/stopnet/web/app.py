@@ -152,8 +152,9 @@ def _routers() -> list[Any]:
     from stopnet.analytics import views as analytics_views
     from stopnet.audit import api as audit_api
     from stopnet.audit import views as audit_views
-    from stopnet.maintenance import purge_api as data_protection_api
+    from stopnet.maintenance import api as data_protection_api
     from stopnet.operations import api as operations_api
+    from stopnet.operations import views as operations_views
     from stopnet.reference import api as reference_api
     from stopnet.reporting import api as reporting_api
     from stopnet.reporting import views as reporting_views
@@ -179,6 +180,7 @@ def _routers() -> list[Any]:
         access_views,
         access_admin_views,
         audit_views,
+        operations_views,
         reporting_views,
         analytics_views,
         sharing_views,
