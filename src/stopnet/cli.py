@@ -235,13 +235,13 @@ def demo(
     seed: int = 42,
 ) -> None:
     """Migrate the database, load simulated STOP IV and STOP III with one user per role, and serve the app."""
+    from stopnet.core.keys import pseudonym_master
     from stopnet.db.engine import session_scope
     from stopnet.db.migrate import upgrade
     from stopnet.db.models import utcnow
     from stopnet.simulate import seed_demo
     from stopnet.simulate.rights import seed_demo_rights
     from stopnet.simulate.targeting import seed_demo_targeting
-    from stopnet.targeting.service import master_key
 
     settings = get_settings()
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -254,7 +254,7 @@ def demo(
             session,
             operation=current,
             org_code=info.home_org,
-            key_master=master_key(settings),
+            key_master=pseudonym_master(settings),
             model_dir=Path(settings.data_dir) / "models",
             today=utcnow().date(),
             seed=seed,

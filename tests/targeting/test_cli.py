@@ -9,9 +9,10 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from stopnet.config import get_settings
+from stopnet.core.keys import pseudonym_master as master_key
 from stopnet.db.models.targeting import Consignment
 from stopnet.risk.consignments import pseudonymise
-from stopnet.targeting.service import master_key, org_key
+from stopnet.targeting.service import org_key
 
 from .conftest import OP
 from .test_proposals import _block

@@ -53,9 +53,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     import uvicorn
 
     from stopnet.analytics import service as analytics
+    from stopnet.core.keys import pseudonym_master as master_key
     from stopnet.simulate import seed_demo
     from stopnet.simulate.targeting import seed_demo_targeting
-    from stopnet.targeting.service import master_key
     from stopnet.web.app import create_app
 
     root = tmp_path_factory.mktemp("demo-walk")

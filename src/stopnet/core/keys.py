@@ -36,6 +36,14 @@ def installation_secret(settings: Settings) -> bytes:
     return key
 
 
+def pseudonym_master(settings: Settings, secret: bytes | None = None) -> bytes:
+    """The master key of the pseudonyms (consignment parties, purged consignees): ``STOPNET_PSEUDONYM_KEY``,
+    else the installation's secret (``secret`` when the caller holds it already)."""
+    if settings.pseudonym_key:
+        return str(settings.pseudonym_key).encode()
+    return secret if secret is not None else installation_secret(settings)
+
+
 def derive_key(secret: bytes, label: str, length: int = 32) -> bytes:
     """A key for one purpose, independent of the others derived from the same secret."""
     return HKDF(algorithm=hashes.SHA256(), length=length, salt=None, info=label.encode()).derive(secret)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from stopnet.core.keys import pseudonym_master
 from stopnet.operations.service import get_operation
 from stopnet.web.deps import DB, WRITE, AppSettings, CurrentPrincipal
 
@@ -15,13 +16,6 @@ from .schemas import DataProtectionOut, PurgeReport, RetentionUpdate
 from .service import purge
 
 router = APIRouter(prefix="/api/v1/operations", tags=["data protection"])
-
-
-def _master_key(request: Request, settings: AppSettings) -> bytes:
-    """``STOPNET_PSEUDONYM_KEY``, or the application's secret key when it is not set."""
-    if settings.pseudonym_key:
-        return settings.pseudonym_key.encode()
-    return bytes(request.app.state.secret)
 
 
 @router.get("/{code}/data-protection", response_model=DataProtectionOut, dependencies=[WRITE])
@@ -55,7 +49,11 @@ def purge_now(
     """Pseudonymise the consignees of cases older than the policy (``dry_run``: only count)."""
     op = get_operation(db, principal, code)
     report = purge.purge_personal_data(
-        db, principal, op, master_key=_master_key(request, settings), dry_run=dry_run
+        db,
+        principal,
+        op,
+        master_key=pseudonym_master(settings, bytes(request.app.state.secret)),
+        dry_run=dry_run,
     )
     db.commit()
     return report

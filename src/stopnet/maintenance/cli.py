@@ -108,10 +108,10 @@ def purge(
 
     from stopnet.config import get_settings
     from stopnet.core.errors import ServiceError
+    from stopnet.core.keys import pseudonym_master
     from stopnet.db.engine import session_scope, sessions_for
     from stopnet.db.models import Operation
     from stopnet.maintenance.service import purge as service
-    from stopnet.targeting.service import master_key
 
     settings = get_settings()
     sessions = sessions_for(settings)
@@ -127,7 +127,7 @@ def purge(
                     session,
                     principal,
                     op,
-                    master_key=None if dry_run else master_key(settings),
+                    master_key=None if dry_run else pseudonym_master(settings),
                     dry_run=dry_run,
                     progress=progress,
                 )

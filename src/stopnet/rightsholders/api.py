@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -17,10 +16,9 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from stopnet.core.errors import InvalidInput, TooLarge
 from stopnet.core.pagination import PagingDep
 from stopnet.core.validation import field_errors
-from stopnet.db.models import utcnow
 from stopnet.db.models.rightsholders import BrandStatus, GuideKind, VerificationStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal, Now, current_time
 
 from . import service
 from .schemas import (
@@ -51,16 +49,6 @@ from .schemas import (
 
 router = APIRouter(prefix="/api/v1/rights", tags=["rights holders"])
 T = TypeVar("T")
-
-
-def current_time(request: Request) -> dt.datetime:
-    """The request's "now": ``app.state.clock()`` when the application was given a clock (tests,
-    replays), else the wall clock. Services never read the clock themselves."""
-    clock = getattr(request.app.state, "clock", None)
-    return clock() if clock is not None else utcnow()
-
-
-Now = Annotated[dt.datetime, Depends(current_time)]
 
 
 async def read_limited(file: StarletteUpload, limit: int) -> bytes:

@@ -26,11 +26,11 @@ from stopnet.db.models.rightsholders import (
 )
 from stopnet.operations import service as operations
 from stopnet.reporting import service as reporting
-from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal, current_time
 from stopnet.web.pages import render, require_csrf, wants_json
 
 from . import service
-from .api import current_time, read_limited, upload_limit
+from .api import read_limited, upload_limit
 from .schemas import (
     BrandCreate,
     BrandDecision,

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from stopnet.db.models import utcnow
+from stopnet.core import keys
 from stopnet.db.models.targeting import ProposalStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal, today
 
 from . import service
 from .schemas import (
@@ -48,13 +48,8 @@ router = APIRouter(prefix="/api/v1/targeting", tags=["risk targeting"])
 OP = "/operations/{code}"
 
 
-def today(request: Request) -> dt.date:
-    clock = getattr(request.app.state, "clock", None)
-    return (clock() if clock is not None else utcnow()).date()
-
-
 def pseudonym_master(request: Request, settings: AppSettings) -> bytes:
-    return settings.pseudonym_key.encode() if settings.pseudonym_key else bytes(request.app.state.secret)
+    return keys.pseudonym_master(settings, bytes(request.app.state.secret))
 
 
 # ------------------------------------------------------------------------------------------ consignments

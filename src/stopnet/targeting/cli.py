@@ -46,6 +46,7 @@ def ingest(
 
     from stopnet.access.service import cli_principal
     from stopnet.config import get_settings
+    from stopnet.core import keys
     from stopnet.core.errors import ServiceError
     from stopnet.db.engine import session_scope
     from stopnet.operations.service import get_operation
@@ -59,7 +60,7 @@ def ingest(
         with session_scope(_sessions()) as session:
             principal = cli_principal(session, as_org)
             op = get_operation(session, principal, operation)
-            out = service.ingest_frame(session, principal, op, frame, service.master_key(get_settings()))
+            out = service.ingest_frame(session, principal, op, frame, keys.pseudonym_master(get_settings()))
     except (ServiceError, ConsignmentSchemaError) as e:
         _fail(str(e))
     typer.echo(out.model_dump_json(indent=2))

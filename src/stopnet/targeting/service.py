@@ -202,15 +202,6 @@ def org_key(master: bytes, org_code: str) -> bytes:
     return hmac.digest(master, b"stopnet-consignment-pseudonym:" + org_code.upper().encode(), "sha256")
 
 
-def master_key(settings: Any) -> bytes:
-    """``STOPNET_PSEUDONYM_KEY``, or the secret key when it is not set."""
-    if settings.pseudonym_key:
-        return str(settings.pseudonym_key).encode()
-    from stopnet.core.keys import installation_secret
-
-    return installation_secret(settings)
-
-
 def _pseudonymise_frame(frame: pl.DataFrame, key: bytes) -> pl.DataFrame:
     for party in ("sender", "consignee"):
         name_col, id_col = f"{party}_name", f"{party}_id"

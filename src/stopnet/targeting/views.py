@@ -19,11 +19,10 @@ from stopnet.core.validation import FieldHint, field_errors
 from stopnet.db.models import Operation
 from stopnet.db.models.targeting import InspectionOutcome, ProposalStatus, TargetingRule
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal
+from stopnet.web.deps import DB, READ, SESSION_ONLY, CurrentPrincipal, today
 from stopnet.web.pages import render, require_csrf, wants_json
 
 from . import service
-from .api import today
 from .schemas import InspectionIn, ProposeIn, RuleCreate, RuleDetail, RuleEdit, RuleTestOut, SelectionIn
 
 router = APIRouter(include_in_schema=False)

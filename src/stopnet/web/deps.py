@@ -9,6 +9,7 @@ and the session's creation (no connection is opened until the first query); what
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -22,7 +23,7 @@ from stopnet.access.ratelimit import token_limiter
 from stopnet.access.service import LAST_USE_RECORDED, principal_for, resolve_token
 from stopnet.config import Settings
 from stopnet.core.errors import Forbidden, Unauthenticated
-from stopnet.db.models import Organisation, User
+from stopnet.db.models import Organisation, User, utcnow
 
 from .sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, read_cookie, same_site_write
 
@@ -154,3 +155,18 @@ VALIDATE = Depends(RouteAccess("cases:validate"))
 IMPORT = Depends(RouteAccess("import"))
 EXPORT = Depends(RouteAccess("export"))
 AUDIT = Depends(RouteAccess("audit:read"))
+
+
+def current_time(request: Request) -> dt.datetime:
+    """The request's "now": ``app.state.clock()`` when the application was given a clock (tests,
+    replays), else the wall clock. Services never read the clock themselves."""
+    clock = getattr(request.app.state, "clock", None)
+    return clock() if clock is not None else utcnow()
+
+
+def today(request: Request) -> dt.date:
+    """The request's date (of :func:`current_time`)."""
+    return current_time(request).date()
+
+
+Now = Annotated[dt.datetime, Depends(current_time)]

@@ -130,7 +130,7 @@ def purge_personal_data(
 ) -> PurgeReport:
     """Pseudonymise the consignees of the operation's cases older than its retention policy.
 
-    ``master_key``: ``STOPNET_PSEUDONYM_KEY`` (see ``targeting.service.master_key``); needed unless
+    ``master_key``: ``STOPNET_PSEUDONYM_KEY`` (see ``core.keys.pseudonym_master``); needed unless
     ``dry_run``. ``progress(cases done, cases to examine)`` follows the cases.
     """
     require_data_protection_manager(session, principal, op)
