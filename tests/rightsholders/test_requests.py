@@ -215,7 +215,7 @@ def test_a_genuine_answer_clears_the_seizure_label_of_the_risk_engine(client, wo
     """An inspection recorded as a seizure of a case the rights holder then verifies as genuine is not
     a hit for the model (targeting's training labels); a counterfeit answer keeps it one."""
     from stopnet.db.models.targeting import Consignment
-    from stopnet.targeting.service import _load_frame
+    from stopnet.targeting.service.consignments import _load_frame
     from tests.targeting.conftest import records, stream
 
     officer, holder = world["fr_officer"], world["rights_holder"]
