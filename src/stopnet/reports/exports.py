@@ -142,7 +142,7 @@ def _holder_stmt(
         .where(
             Case.operation_id == op.id,
             Seizure.brand.in_(list(texts)) if texts else false(),
-            rights._holder_case_clause([op.id]),
+            rights.holder_case_clause([op.id]),
             # the goods filters apply to the seizure itself (the case list's EXISTS on seizures would
             # correlate to this query's seizure and leave its subquery without a FROM)
             *filter_clauses(filters.model_copy(update={"commodity_code": None, "commodity_group": None})),
