@@ -124,6 +124,16 @@ def expected_key_figures(db: Any, world: Any, actor: str, **where: Any) -> dict[
     }
 
 
+def click_centre(page: Any, locator: Any) -> None:
+    """Hover, then click the middle of a chart element, as a person does (plotly reacts to the pointer)."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+
+
 def shown_figures(page: Any) -> dict[str, int]:
     values = page.eval_on_selector_all(
         "#key-figures [data-figure]", "els => els.map(e => [e.dataset.figure, e.dataset.value])"
@@ -220,11 +230,7 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     page.goto("/operations/TEST-OP/dashboard")
     wait_drawn(page)
     bar = page.locator("#chart-regions .bars path").first
-    bar.scroll_into_view_if_needed()
-    box = bar.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    click_centre(page, bar)
     page.wait_for_url(re.compile(r"region=[A-Z]+"))
     wait_drawn(page)
     region = re.search(r"region=([A-Z]+)", page.url).group(1)  # type: ignore[union-attr]
@@ -240,11 +246,7 @@ def test_dashboard_in_a_browser(browser_page, live_server, world, session_factor
     page.goto("/operations/TEST-OP/dashboard")
     wait_drawn(page)
     link = page.locator("#chart-routes .sankey-link").first
-    link.scroll_into_view_if_needed()
-    box = link.bounding_box()
-    assert box is not None
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    click_centre(page, link)
     page.wait_for_url(re.compile(r"origin=[A-Z]{2}"))
     wait_drawn(page)
     origin = re.search(r"origin=([A-Z]{2})", page.url).group(1)  # type: ignore[union-attr]
