@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from stopnet.core.keys import pseudonym_master
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, WRITE, AppSettings, CurrentPrincipal
+from stopnet.web.deps import DB, WRITE, CurrentPrincipal, pseudonym_key
 
 from .schemas import DataProtectionOut, PurgeReport, RetentionUpdate
 from .service import purge
@@ -41,7 +40,6 @@ def set_data_protection(
 def purge_now(
     code: str,
     request: Request,
-    settings: AppSettings,
     db: DB,
     principal: CurrentPrincipal,
     dry_run: bool = False,
@@ -52,7 +50,7 @@ def purge_now(
         db,
         principal,
         op,
-        master_key=pseudonym_master(settings, bytes(request.app.state.secret)),
+        master_key=pseudonym_key(request),
         dry_run=dry_run,
     )
     db.commit()

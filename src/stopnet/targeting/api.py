@@ -9,10 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from stopnet.core import keys
 from stopnet.db.models.targeting import ProposalStatus
 from stopnet.operations.service import get_operation
-from stopnet.web.deps import DB, READ, WRITE, AppSettings, CurrentPrincipal, today
+from stopnet.web.deps import DB, READ, WRITE, CurrentPrincipal, pseudonym_key, today
 
 from . import service
 from .schemas import (
@@ -48,22 +47,14 @@ router = APIRouter(prefix="/api/v1/targeting", tags=["risk targeting"])
 OP = "/operations/{code}"
 
 
-def pseudonym_master(request: Request, settings: AppSettings) -> bytes:
-    return keys.pseudonym_master(settings, bytes(request.app.state.secret))
-
-
 # ------------------------------------------------------------------------------------------ consignments
 
 
 @router.post("/consignments", response_model=IngestOut, status_code=201, dependencies=[WRITE])
-def ingest(
-    body: ConsignmentBatchIn, request: Request, db: DB, principal: CurrentPrincipal, settings: AppSettings
-) -> JSONResponse:
+def ingest(body: ConsignmentBatchIn, request: Request, db: DB, principal: CurrentPrincipal) -> JSONResponse:
     """Store a batch of consignments (ids already stored are skipped); names are pseudonymised."""
     op = get_operation(db, principal, body.operation)
-    out = service.ingest_records(
-        db, principal, op, body.consignments, pseudonym_master(request, settings), body.org_code
-    )
+    out = service.ingest_records(db, principal, op, body.consignments, pseudonym_key(request), body.org_code)
     db.commit()
     return JSONResponse(out.model_dump(mode="json"), status_code=201)
 
@@ -124,9 +115,7 @@ def record_inspection(
 
 
 @router.post("/score", response_model=ScoreOut, dependencies=[READ])
-def score(
-    body: ScoreIn, request: Request, db: DB, principal: CurrentPrincipal, settings: AppSettings
-) -> ScoreOut:
+def score(body: ScoreIn, request: Request, db: DB, principal: CurrentPrincipal) -> ScoreOut:
     """Score one consignment (not stored): score, lane, rule hits, explanation and model version."""
     op = get_operation(db, principal, body.operation)
     return service.score_one(
@@ -134,7 +123,7 @@ def score(
         principal,
         op,
         body.consignment,
-        pseudonym_master(request, settings),
+        pseudonym_key(request),
         body.org_code,
         body.explain_top_k,
     )

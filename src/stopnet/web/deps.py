@@ -23,6 +23,7 @@ from stopnet.access.ratelimit import token_limiter
 from stopnet.access.service import LAST_USE_RECORDED, principal_for, resolve_token
 from stopnet.config import Settings
 from stopnet.core.errors import Forbidden, Unauthenticated
+from stopnet.core.keys import pseudonym_master
 from stopnet.db.models import Organisation, User, utcnow
 
 from .sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, read_cookie, same_site_write
@@ -155,6 +156,11 @@ VALIDATE = Depends(RouteAccess("cases:validate"))
 IMPORT = Depends(RouteAccess("import"))
 EXPORT = Depends(RouteAccess("export"))
 AUDIT = Depends(RouteAccess("audit:read"))
+
+
+def pseudonym_key(request: Request) -> bytes:
+    """The pseudonyms' master key for this request (``core.keys.pseudonym_master``, with the app's secret)."""
+    return pseudonym_master(request.app.state.settings, bytes(request.app.state.secret))
 
 
 def current_time(request: Request) -> dt.datetime:
